@@ -1,0 +1,4 @@
+DROP TABLE invoices;
+DROP TABLE customers;
+DROP TABLE api_clients;
+DROP TABLE organizations;

@@ -1,0 +1,83 @@
+//! The table definitions shared by both engines (hand-written: the two migration sets
+//! must agree with this file; the integration tests exercise every table on both).
+
+diesel::table! {
+    organizations (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_clients (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        client_id -> Text,
+        name -> Text,
+        role -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        external_id -> Nullable<Text>,
+        name -> Text,
+        legal_name -> Nullable<Text>,
+        tax_id -> Nullable<Text>,
+        country -> Nullable<Text>,
+        language -> Text,
+        currency -> Text,
+        payment_terms_days -> Integer,
+        segment -> Nullable<Text>,
+        collector -> Nullable<Text>,
+        sales_rep -> Nullable<Text>,
+        credit_limit_minor -> Nullable<BigInt>,
+        dunning_paused_until -> Nullable<Date>,
+        dunning_pause_reason -> Nullable<Text>,
+        contacts -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        external_id -> Nullable<Text>,
+        kind -> Text,
+        number -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        tax_minor -> BigInt,
+        open_minor -> BigInt,
+        issue_date -> Date,
+        due_date -> Date,
+        purchase_order -> Nullable<Text>,
+        delivered_on -> Nullable<Date>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        paid_on -> Nullable<Date>,
+        written_off_minor -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_clients -> organizations (org_id));
+diesel::joinable!(customers -> organizations (org_id));
+diesel::joinable!(invoices -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(organizations, api_clients, customers, invoices);

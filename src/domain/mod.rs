@@ -1,0 +1,9 @@
+//! Pure business rules: no I/O, no framework types beyond serde. Each module takes data and
+//! returns decisions, and is unit-tested on its own.
+
+pub mod aging;
+pub mod customer;
+pub mod ids;
+pub mod invoice;
+pub mod money;
+pub mod text;

@@ -1,0 +1,156 @@
+//! `/v1/api-clients`: admins create (the secret is shown once), list and revoke the API
+//! clients an ERP or script uses with the client-credentials grant.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Auth;
+use crate::auth::roles::{ADMINS, Role};
+use crate::db::repo::api_clients::ApiClient;
+use crate::db::{self};
+use crate::domain::ids::Kind;
+use crate::domain::text;
+use crate::error::{AppError, Violations};
+use crate::http::{PageRequest, resource, utc};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api-clients")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(resource("/api-clients/{id}").route(web::get().to(get)))
+    .service(resource("/api-clients/{id}/revoke").route(web::post().to(revoke)));
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "SAP nightly sync", "role": "integration"}))]
+pub struct ApiClientCreate {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiClientResponse {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The created client with its secret: the only time the secret is shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiClientCreated {
+    #[serde(flatten)]
+    pub client: ApiClientResponse,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiClientPage {
+    pub items: Vec<ApiClientResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApiClientListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl From<&ApiClient> for ApiClientResponse {
+    fn from(c: &ApiClient) -> Self {
+        ApiClientResponse {
+            id: Kind::ApiClient.encode(c.id),
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            role: c.role.clone(),
+            created_at: utc(c.created_at),
+            revoked_at: c.revoked_at.map(utc),
+        }
+    }
+}
+
+fn client_id(path: &str) -> Result<i64, AppError> {
+    Kind::ApiClient
+        .decode(path)
+        .ok_or_else(|| AppError::not_found("API client"))
+}
+
+/// Create an API client; the response carries its secret once.
+#[utoipa::path(post, path = "/v1/api-clients", tag = "api-clients", request_body = ApiClientCreate,
+    responses((status = 201, description = "Created, with the secret", body = ApiClientCreated)),
+    security(("bearer" = ["admin"])))]
+pub async fn create(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<ApiClientCreate>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(ADMINS)?;
+    let mut v = Violations::new();
+    let name = text::required(&mut v, "name", Some(&body.name), 200);
+    let name = v.into_result(name)?.unwrap_or_default();
+    let (org, role) = (auth.org_id, body.role);
+    let (client, secret) = db::run(&state.pool, move |c| {
+        crate::service::api_clients::create(c, org, &name, role)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(ApiClientCreated {
+        client: ApiClientResponse::from(&client),
+        client_secret: secret,
+    }))
+}
+
+/// List the organisation's API clients (secrets are never shown again).
+#[utoipa::path(get, path = "/v1/api-clients", tag = "api-clients", params(ApiClientListQuery),
+    responses((status = 200, description = "A page of API clients", body = ApiClientPage)),
+    security(("bearer" = ["admin"])))]
+pub async fn list(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<ApiClientListQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(ADMINS)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let org = auth.org_id;
+    let rows = db::run(&state.pool, move |c| {
+        db::repo::api_clients::list(c, org, page.after_id, page.fetch_limit())
+    })
+    .await?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(HttpResponse::Ok().json(ApiClientPage {
+        items: rows.iter().map(ApiClientResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get an API client.
+#[utoipa::path(get, path = "/v1/api-clients/{id}", tag = "api-clients",
+    params(("id" = String, Path, description = "API client id, e.g. `apc_1`")),
+    responses((status = 200, description = "The API client", body = ApiClientResponse)),
+    security(("bearer" = ["admin"])))]
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    auth.require(ADMINS)?;
+    let (org, id) = (auth.org_id, client_id(&path)?);
+    let row = db::run(&state.pool, move |c| db::repo::api_clients::find(c, org, id)).await?;
+    Ok(HttpResponse::Ok().json(ApiClientResponse::from(&row)))
+}
+
+/// Revoke an API client: it can no longer obtain tokens.
+#[utoipa::path(post, path = "/v1/api-clients/{id}/revoke", tag = "api-clients",
+    params(("id" = String, Path, description = "API client id")),
+    responses((status = 200, description = "The revoked client", body = ApiClientResponse)),
+    security(("bearer" = ["admin"])))]
+pub async fn revoke(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    auth.require(ADMINS)?;
+    let (org, id) = (auth.org_id, client_id(&path)?);
+    let row = db::run(&state.pool, move |c| db::repo::api_clients::revoke(c, org, id)).await?;
+    Ok(HttpResponse::Ok().json(ApiClientResponse::from(&row)))
+}

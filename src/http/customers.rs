@@ -1,0 +1,388 @@
+//! `/v1/customers`: create, read, list, merge-patch, upsert by external id, batch upsert,
+//! and the customer statement.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Auth;
+use crate::auth::roles::{LEDGER_WRITERS, READERS};
+use crate::db::repo::customers::{CustomerFilter, CustomerRow};
+use crate::db::{self};
+use crate::domain::customer::{Contact, CustomerInput};
+use crate::domain::ids::Kind;
+use crate::domain::invoice::days_overdue;
+use crate::domain::money::format_stored;
+use crate::error::AppError;
+use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::service::{self, BatchItemResult, MAX_BATCH, UpsertOutcome};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/customers")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(resource("/customers/batch").route(web::post().to(batch)))
+    .service(resource("/customers/by-external-id/{external_id}").route(web::put().to(upsert)))
+    .service(
+        resource("/customers/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(patch)),
+    )
+    .service(resource("/customers/{id}/statement").route(web::get().to(statement)));
+}
+
+/// A customer (the debtor).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "cus_1", "external_id": "C-1001", "name": "Ferreteria Puig", "legal_name": "Ferreteria Puig SL",
+    "tax_id": "B12345678", "country": "ES", "language": "ca", "currency": "EUR", "payment_terms_days": 30,
+    "segment": "wholesale", "collector": "marta", "sales_rep": "joan", "credit_limit": "25000.00",
+    "dunning_paused_until": null, "dunning_pause_reason": null, "contacts": [],
+    "version": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+}))]
+pub struct CustomerResponse {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub country: Option<String>,
+    pub language: String,
+    pub currency: String,
+    pub payment_terms_days: i32,
+    pub segment: Option<String>,
+    pub collector: Option<String>,
+    pub sales_rep: Option<String>,
+    pub credit_limit: Option<String>,
+    pub dunning_paused_until: Option<NaiveDate>,
+    pub dunning_pause_reason: Option<String>,
+    pub contacts: Vec<Contact>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&CustomerRow> for CustomerResponse {
+    fn from(r: &CustomerRow) -> Self {
+        CustomerResponse {
+            id: Kind::Customer.encode(r.id),
+            external_id: r.external_id.clone(),
+            name: r.name.clone(),
+            legal_name: r.legal_name.clone(),
+            tax_id: r.tax_id.clone(),
+            country: r.country.clone(),
+            language: r.language.clone(),
+            currency: r.currency.clone(),
+            payment_terms_days: r.payment_terms_days,
+            segment: r.segment.clone(),
+            collector: r.collector.clone(),
+            sales_rep: r.sales_rep.clone(),
+            credit_limit: r.credit_limit_minor.map(|m| format_stored(m, &r.currency)),
+            dunning_paused_until: r.dunning_paused_until,
+            dunning_pause_reason: r.dunning_pause_reason.clone(),
+            contacts: r.contacts(),
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerPage {
+    pub items: Vec<CustomerResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerListQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only customers changed at or after this instant (RFC 3339).
+    pub updated_since: Option<String>,
+    pub external_id: Option<String>,
+    pub segment: Option<String>,
+    pub collector: Option<String>,
+    pub sales_rep: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Up to 1 000 customers to upsert by `external_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBatchRequest {
+    #[schema(value_type = Vec<CustomerInput>, max_items = 1000)]
+    pub items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResponse {
+    /// One result per item, in request order.
+    pub results: Vec<BatchItemResult>,
+}
+
+fn customer_id(path: &str) -> Result<i64, AppError> {
+    Kind::Customer
+        .decode(path)
+        .ok_or_else(|| AppError::not_found("customer"))
+}
+
+/// Create a customer.
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInput,
+    responses((status = 201, description = "Created", body = CustomerResponse),
+              (status = 409, description = "The external id is taken", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "integration"])))]
+pub async fn create(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<CustomerInput>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(LEDGER_WRITERS)?;
+    let org = auth.org_id;
+    let row = db::run(&state.pool, move |c| service::customers::create(c, org, &body)).await?;
+    Ok(with_etag(
+        HttpResponse::Created(),
+        row.version,
+        CustomerResponse::from(&row),
+    ))
+}
+
+/// Get a customer.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "Customer id, e.g. `cus_1`")),
+    responses((status = 200, description = "The customer", body = CustomerResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let (org, id) = (auth.org_id, customer_id(&path)?);
+    let row = db::run(&state.pool, move |c| db::repo::customers::find(c, org, id)).await?;
+    Ok(with_etag(HttpResponse::Ok(), row.version, CustomerResponse::from(&row)))
+}
+
+/// List customers, in creation order.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerListQuery),
+    responses((status = 200, description = "A page of customers", body = CustomerPage)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn list(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<CustomerListQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let q = query.into_inner();
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let filter = CustomerFilter {
+        updated_since: parse_instant("updated_since", q.updated_since.as_deref())?,
+        external_id: q.external_id,
+        segment: q.segment,
+        collector: q.collector,
+        sales_rep: q.sales_rep,
+        country: q.country,
+    };
+    let org = auth.org_id;
+    let rows = db::run(&state.pool, move |c| {
+        db::repo::customers::list(c, org, &filter, page.after_id, page.fetch_limit())
+    })
+    .await?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(HttpResponse::Ok().json(CustomerPage {
+        items: rows.iter().map(CustomerResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Change some fields of a customer (JSON merge patch; `null` clears a field).
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "Customer id"),
+           ("If-Match" = Option<String>, Header, description = "Expected version; a mismatch is 412")),
+    request_body(content = CustomerInput, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The updated customer", body = CustomerResponse),
+              (status = 409, description = "The external id is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 412, description = "Version mismatch", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "integration"])))]
+pub async fn patch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(LEDGER_WRITERS)?;
+    let (org, id, expected) = (auth.org_id, customer_id(&path)?, if_match(&req)?);
+    let row = db::run(&state.pool, move |c| {
+        service::customers::patch(c, org, id, expected, &body)
+    })
+    .await?;
+    Ok(with_etag(HttpResponse::Ok(), row.version, CustomerResponse::from(&row)))
+}
+
+/// Create or replace a customer by the ERP's key.
+#[utoipa::path(put, path = "/v1/customers/by-external-id/{external_id}", tag = "customers",
+    params(("external_id" = String, Path, description = "The ERP's customer key")),
+    request_body = CustomerInput,
+    responses((status = 200, description = "Updated or unchanged", body = CustomerResponse),
+              (status = 201, description = "Created", body = CustomerResponse)),
+    security(("bearer" = ["admin", "manager", "integration"])))]
+pub async fn upsert(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CustomerInput>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(LEDGER_WRITERS)?;
+    let (org, external_id, input) = (auth.org_id, path.into_inner(), body.into_inner());
+    let (outcome, row) = db::run(&state.pool, move |c| {
+        service::customers::upsert_one(c, org, &external_id, input)
+    })
+    .await?;
+    let builder = if outcome == UpsertOutcome::Created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(with_etag(builder, row.version, CustomerResponse::from(&row)))
+}
+
+/// Upsert up to 1 000 customers by `external_id`, one result per item.
+///
+/// A bad item gets its own problem and writes nothing; the others are written.
+#[utoipa::path(post, path = "/v1/customers/batch", tag = "customers", request_body = CustomerBatchRequest,
+    responses((status = 200, description = "One result per item", body = BatchResponse)),
+    security(("bearer" = ["admin", "manager", "integration"])))]
+pub async fn batch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<CustomerBatchRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(LEDGER_WRITERS)?;
+    let items = body.into_inner().items;
+    check_batch_size(items.len())?;
+    let org = auth.org_id;
+    let results = db::run(&state.pool, move |c| service::customers::upsert_batch(c, org, items)).await?;
+    Ok(HttpResponse::Ok().json(BatchResponse { results }))
+}
+
+pub fn check_batch_size(n: usize) -> Result<(), AppError> {
+    if n == 0 || n > MAX_BATCH {
+        return Err(AppError::invalid(
+            "items",
+            format!("must hold between 1 and {MAX_BATCH} items"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfQuery {
+    /// Business date to age against (default today, UTC).
+    pub as_of: Option<String>,
+}
+
+/// One open item of a statement.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatementItem {
+    pub invoice_id: String,
+    pub number: String,
+    pub kind: String,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub currency: String,
+    pub amount: String,
+    pub open_amount: String,
+    pub days_overdue: i64,
+}
+
+/// Aging totals of one currency.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatementTotals {
+    pub currency: String,
+    /// Open invoices and debit notes minus open credit notes.
+    pub balance: String,
+    pub overdue: String,
+    pub current: String,
+    pub days_1_30: String,
+    pub days_31_60: String,
+    pub days_61_90: String,
+    pub days_91_120: String,
+    pub over_120: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatementResponse {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub as_of: NaiveDate,
+    pub open_items: Vec<StatementItem>,
+    /// One entry per currency; currencies are never added together.
+    pub totals: Vec<StatementTotals>,
+}
+
+/// The customer's statement: open items with days overdue and aging per currency.
+#[utoipa::path(get, path = "/v1/customers/{id}/statement", tag = "customers",
+    params(("id" = String, Path, description = "Customer id"), AsOfQuery),
+    responses((status = 200, description = "The statement", body = StatementResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn statement(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<AsOfQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let as_of = parse_date("as_of", query.as_of.as_deref())?.unwrap_or_else(|| state.today());
+    let (org, id) = (auth.org_id, customer_id(&path)?);
+    let s = db::run(&state.pool, move |c| service::statements::statement(c, org, id, as_of)).await?;
+    let open_items = s
+        .items
+        .iter()
+        .map(|i| StatementItem {
+            invoice_id: Kind::Invoice.encode(i.id),
+            number: i.number.clone(),
+            kind: i.kind.clone(),
+            issue_date: i.issue_date,
+            due_date: i.due_date,
+            currency: i.currency.clone(),
+            amount: format_stored(i.amount_minor, &i.currency),
+            open_amount: format_stored(i.open_minor, &i.currency),
+            days_overdue: if i.kind == "credit_note" {
+                0
+            } else {
+                days_overdue(i.due_date, as_of, i.open_minor)
+            },
+        })
+        .collect();
+    let totals = s
+        .totals
+        .iter()
+        .map(|(code, t)| {
+            let f = |m: i64| format_stored(m, code);
+            StatementTotals {
+                currency: code.clone(),
+                balance: f(t.balance),
+                overdue: f(t.overdue),
+                current: f(t.current),
+                days_1_30: f(t.days_1_30),
+                days_31_60: f(t.days_31_60),
+                days_61_90: f(t.days_61_90),
+                days_91_120: f(t.days_91_120),
+                over_120: f(t.over_120),
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(StatementResponse {
+        customer_id: Kind::Customer.encode(s.customer.id),
+        customer_name: s.customer.name.clone(),
+        as_of,
+        open_items,
+        totals,
+    }))
+}

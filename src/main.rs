@@ -1,0 +1,177 @@
+//! The `recaudo` command: runs the service, and the operator commands that need no
+//! running service (migrations, organisations, tokens, API clients, the OpenAPI document).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use recaudo::auth::TokenKeys;
+use recaudo::auth::roles::Role;
+use recaudo::config::{Config, parse_ttl};
+use recaudo::db::repo::organizations;
+
+#[derive(Parser)]
+#[command(name = "recaudo", version, about = "Accounts-receivable collection service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organisations.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Print a bearer token (only the token, so `TOKEN=$(recaudo token …)` works).
+    Token {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        subject: String,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Manage API clients.
+    ApiClients {
+        #[command(subcommand)]
+        command: ApiClientCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiClientCommand {
+    /// Create an API client and print its id and secret (shown once).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = Config::from_env().and_then(|config| {
+        recaudo::telemetry::init_tracing(&config.log_filter, config.log_json);
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config),
+            Command::Migrate => recaudo::open_database(&config).map(|_| eprintln!("migrations applied")),
+            Command::Openapi => {
+                print!("{}", recaudo::http::openapi::document_json());
+                Ok(())
+            }
+            Command::Orgs {
+                command: OrgCommand::Create { name, slug },
+            } => create_org(&config, &name, &slug),
+            Command::Token {
+                org,
+                role,
+                subject,
+                ttl,
+            } => token(&config, &org, &role, &subject, &ttl),
+            Command::ApiClients {
+                command: ApiClientCommand::Create { org, role, name },
+            } => create_api_client(&config, &org, &role, &name),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("recaudo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = recaudo::Application::build(config).await?;
+        app.run_until_stopped()
+            .await
+            .map_err(|e| format!("server stopped: {e}"))
+    })
+}
+
+/// Opens the database (applying migrations) and makes sure the default organisation exists.
+fn open(config: &Config) -> Result<recaudo::db::DbConnection, String> {
+    let database = recaudo::open_database(config)?;
+    let pool = database.pool(1)?;
+    recaudo::bootstrap(&pool)?;
+    database.connect()
+}
+
+fn parse_role(role: &str) -> Result<Role, String> {
+    Role::parse(role).ok_or_else(|| {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role `{role}`; use one of {}", all.join(", "))
+    })
+}
+
+fn find_org(conn: &mut recaudo::db::DbConnection, slug: &str) -> Result<organizations::Organization, String> {
+    organizations::find_by_slug(conn, slug)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no organisation `{slug}`; create it with `recaudo orgs create`"))
+}
+
+fn create_org(config: &Config, name: &str, slug: &str) -> Result<(), String> {
+    if !organizations::valid_slug(slug) {
+        return Err("the slug must be 2–63 lower-case letters, digits or dashes".into());
+    }
+    let mut conn = open(config)?;
+    if organizations::find_by_slug(&mut conn, slug)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Err(format!("organisation `{slug}` already exists"));
+    }
+    let org = organizations::create(&mut conn, slug, name.trim()).map_err(|e| e.to_string())?;
+    println!("{}", org.slug);
+    Ok(())
+}
+
+fn token(config: &Config, org: &str, role: &str, subject: &str, ttl: &str) -> Result<(), String> {
+    let role = parse_role(role)?;
+    let ttl = parse_ttl(ttl)?;
+    let mut conn = open(config)?;
+    find_org(&mut conn, org)?;
+    let (keys, _) = TokenKeys::load_or_create(config)?;
+    let token = keys
+        .mint(org, subject, &[role.as_str()], ttl)
+        .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+fn create_api_client(config: &Config, org: &str, role: &str, name: &str) -> Result<(), String> {
+    let role = parse_role(role)?;
+    let mut conn = open(config)?;
+    let org = find_org(&mut conn, org)?;
+    let (client, secret) =
+        recaudo::service::api_clients::create(&mut conn, org.id, name.trim(), role).map_err(|e| e.to_string())?;
+    println!("client_id={}", client.client_id);
+    println!("client_secret={secret}");
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! Invoice use cases: create, merge-patch, upsert by external id (one or a batch of up to
+//! 1 000, set-based), cancel and write-off, and the customer statement.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use crate::db::repo::customers::{self as customer_repo, CustomerRow};
+use crate::db::repo::invoices::{self as repo, InvoiceRow, InvoiceWrite};
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::ids::Kind;
+use crate::domain::invoice::{CustomerTerms, InvoiceData, InvoiceInput, InvoiceStatus, open_after_amount_change};
+use crate::domain::money::Currency;
+use crate::error::AppError;
+use crate::service::{BatchItemResult, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item};
+
+impl InvoiceRow {
+    pub fn data(&self) -> InvoiceData {
+        InvoiceData {
+            external_id: self.external_id.clone(),
+            customer_id: self.customer_id,
+            kind: self.kind.clone(),
+            number: self.number.clone(),
+            currency: Currency::parse(&self.currency)
+                .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+            amount_minor: self.amount_minor,
+            tax_minor: self.tax_minor,
+            issue_date: self.issue_date,
+            due_date: self.due_date,
+            purchase_order: self.purchase_order.clone(),
+            delivered_on: self.delivered_on,
+        }
+    }
+
+    fn to_input(&self) -> InvoiceInput {
+        let d = self.data();
+        InvoiceInput {
+            external_id: d.external_id,
+            customer_id: Some(Kind::Customer.encode(d.customer_id)),
+            customer_external_id: None,
+            kind: Some(d.kind),
+            number: Some(d.number),
+            currency: Some(d.currency.code().to_string()),
+            amount: Some(crate::domain::money::format_amount(d.amount_minor, d.currency)),
+            tax_amount: Some(crate::domain::money::format_amount(d.tax_minor, d.currency)),
+            issue_date: Some(d.issue_date),
+            due_date: Some(d.due_date),
+            purchase_order: d.purchase_order,
+            delivered_on: d.delivered_on,
+        }
+    }
+
+    pub fn status(&self) -> InvoiceStatus {
+        InvoiceStatus::parse(&self.status).unwrap_or(InvoiceStatus::Open)
+    }
+}
+
+fn terms(row: &CustomerRow) -> CustomerTerms {
+    CustomerTerms {
+        id: row.id,
+        currency: Currency::parse(&row.currency)
+            .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+        payment_terms_days: row.payment_terms_days,
+    }
+}
+
+/// The customers invoice inputs refer to, loaded with two queries for any number of inputs.
+struct CustomerDirectory {
+    by_id: HashMap<i64, CustomerTerms>,
+    by_external_id: HashMap<String, CustomerTerms>,
+}
+
+impl CustomerDirectory {
+    fn load(c: &mut DbConnection, org_id: i64, inputs: &[&InvoiceInput]) -> Result<CustomerDirectory, AppError> {
+        let ids: Vec<i64> = inputs
+            .iter()
+            .filter_map(|i| i.customer_id.as_deref().and_then(|id| Kind::Customer.decode(id)))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let externals: Vec<&str> = inputs
+            .iter()
+            .filter_map(|i| i.customer_external_id.as_deref())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let by_id = customer_repo::find_many(c, org_id, &ids)?
+            .iter()
+            .map(|r| (r.id, terms(r)))
+            .collect();
+        let by_external_id = customer_repo::find_by_external_ids(c, org_id, &externals)?
+            .iter()
+            .filter_map(|r| r.external_id.clone().map(|k| (k, terms(r))))
+            .collect();
+        Ok(CustomerDirectory { by_id, by_external_id })
+    }
+
+    /// The customer an input names; both references given must name the same customer.
+    fn resolve(&self, input: &InvoiceInput) -> Result<Option<&CustomerTerms>, AppError> {
+        let by_id = input
+            .customer_id
+            .as_deref()
+            .map(|id| Kind::Customer.decode(id).and_then(|k| self.by_id.get(&k)));
+        let by_ext = input
+            .customer_external_id
+            .as_deref()
+            .map(|e| self.by_external_id.get(e));
+        match (by_id, by_ext) {
+            (Some(Some(a)), Some(Some(b))) if a.id != b.id => Err(AppError::invalid(
+                "customer_external_id",
+                "names a different customer than customer_id",
+            )),
+            (Some(found), _) => Ok(found),
+            (None, Some(found)) => Ok(found),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn validate(dir: &CustomerDirectory, input: &InvoiceInput) -> Result<InvoiceData, AppError> {
+    let customer = dir.resolve(input)?;
+    input.validate(customer).map_err(AppError::Validation)
+}
+
+pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Result<InvoiceRow, AppError> {
+    write_transaction(conn, |c| {
+        let dir = CustomerDirectory::load(c, org_id, &[input])?;
+        let data = validate(&dir, input)?;
+        if let Some(ext) = &data.external_id
+            && !repo::find_by_external_ids(c, org_id, &[ext.as_str()])?.is_empty()
+        {
+            return Err(AppError::Conflict(format!(
+                "an invoice with external_id `{ext}` exists; use PUT /v1/invoices/by-external-id/{ext} to update it"
+            )));
+        }
+        repo::insert(
+            c,
+            org_id,
+            &InvoiceWrite {
+                data: &data,
+                open_minor: data.amount_minor,
+                status: InvoiceStatus::Open.as_str(),
+                paid_on: None,
+            },
+        )
+    })
+}
+
+/// How an existing invoice changes to `data`: its new open amount, status and paid date,
+/// or a conflict when the change would contradict what was applied or decided.
+fn planned_change(
+    current: &InvoiceRow,
+    data: &InvoiceData,
+    today: NaiveDate,
+) -> Result<(i64, InvoiceStatus, Option<NaiveDate>), AppError> {
+    let status = current.status();
+    if status.is_closed_by_decision() {
+        return Err(AppError::Conflict(format!(
+            "the invoice is {} and cannot be changed",
+            status.as_str()
+        )));
+    }
+    let applied = current.amount_minor - current.open_minor;
+    if applied > 0 && (data.customer_id != current.customer_id || data.currency.code() != current.currency) {
+        return Err(AppError::Conflict(
+            "payments or credits are applied to this invoice: its customer and currency cannot change".into(),
+        ));
+    }
+    let open =
+        open_after_amount_change(current.amount_minor, current.open_minor, data.amount_minor).ok_or_else(|| {
+            AppError::Conflict("the new amount is below what has already been applied to the invoice".into())
+        })?;
+    let paid_on = if open == 0 {
+        current.paid_on.or(Some(today))
+    } else {
+        None
+    };
+    Ok((open, InvoiceStatus::from_amounts(data.amount_minor, open), paid_on))
+}
+
+pub fn patch(
+    conn: &mut DbConnection,
+    org_id: i64,
+    id: i64,
+    expected_version: Option<i64>,
+    patch: &serde_json::Value,
+    today: NaiveDate,
+) -> Result<InvoiceRow, AppError> {
+    write_transaction(conn, |c| {
+        let current = repo::find(c, org_id, id)?;
+        check_version(expected_version, current.version)?;
+        let mut base = current.to_input();
+        if patch.get("customer_external_id").is_some() && patch.get("customer_id").is_none() {
+            base.customer_id = None;
+        }
+        let input = merge_patch(&base, patch)?;
+        let dir = CustomerDirectory::load(c, org_id, &[&input])?;
+        let data = validate(&dir, &input)?;
+        if data == current.data() {
+            return Ok(current);
+        }
+        let (open, status, paid_on) = planned_change(&current, &data, today)?;
+        if data.external_id != current.external_id
+            && let Some(ext) = &data.external_id
+            && !repo::find_by_external_ids(c, org_id, &[ext.as_str()])?.is_empty()
+        {
+            return Err(AppError::Conflict(format!("another invoice has external_id `{ext}`")));
+        }
+        let write = InvoiceWrite {
+            data: &data,
+            open_minor: open,
+            status: status.as_str(),
+            paid_on,
+        };
+        if !repo::update(c, org_id, id, current.version, &write)? {
+            return Err(AppError::PreconditionFailed(
+                "the invoice changed meanwhile; retry".into(),
+            ));
+        }
+        repo::find(c, org_id, id)
+    })
+}
+
+/// PUT by external id: the body is the whole invoice; `external_id` comes from the path.
+pub fn upsert_one(
+    conn: &mut DbConnection,
+    org_id: i64,
+    external_id: &str,
+    mut input: InvoiceInput,
+    today: NaiveDate,
+) -> Result<(UpsertOutcome, InvoiceRow), AppError> {
+    if let Some(body_id) = &input.external_id
+        && body_id != external_id
+    {
+        return Err(AppError::invalid(
+            "external_id",
+            "differs from the external id in the path",
+        ));
+    }
+    input.external_id = Some(external_id.to_string());
+    write_transaction(conn, |c| {
+        let dir = CustomerDirectory::load(c, org_id, &[&input])?;
+        let data = validate(&dir, &input)?;
+        let mut written = upsert_valid(c, org_id, vec![(0, data)], today)?;
+        let (_, _, result) = written.pop().ok_or_else(|| AppError::internal("empty upsert result"))?;
+        let (outcome, id) = result?;
+        Ok((outcome, repo::find(c, org_id, id)?))
+    })
+}
+
+/// Upserts up to 1 000 invoices by external id; a bad item gets its problem and writes
+/// nothing, the others are written set-based.
+pub fn upsert_batch(
+    conn: &mut DbConnection,
+    org_id: i64,
+    items: Vec<serde_json::Value>,
+    today: NaiveDate,
+) -> Result<Vec<BatchItemResult>, AppError> {
+    let mut results: Vec<Option<BatchItemResult>> = vec![None; items.len()];
+    let mut parsed: Vec<(usize, Option<String>, InvoiceInput)> = Vec::with_capacity(items.len());
+    for (index, value) in items.into_iter().enumerate() {
+        let claimed = claimed_external_id(&value);
+        match parse_item::<InvoiceInput>(value) {
+            Ok(input) => parsed.push((index, claimed, input)),
+            Err(e) => results[index] = Some(BatchItemResult::error(index, claimed, &e)),
+        }
+    }
+    let written = write_transaction(conn, |c| {
+        let inputs: Vec<&InvoiceInput> = parsed.iter().map(|(_, _, i)| i).collect();
+        let dir = CustomerDirectory::load(c, org_id, &inputs)?;
+        let mut seen = HashSet::new();
+        let mut valid = Vec::with_capacity(parsed.len());
+        for (index, claimed, input) in &parsed {
+            let checked = validate(&dir, input).and_then(|data| match &data.external_id {
+                None => Err(AppError::invalid("external_id", "is required in a batch upsert")),
+                Some(ext) if !seen.insert(ext.clone()) => {
+                    Err(AppError::invalid("external_id", "appears more than once in this batch"))
+                }
+                Some(_) => Ok(data),
+            });
+            match checked {
+                Ok(data) => valid.push((*index, data)),
+                Err(e) => results[*index] = Some(BatchItemResult::error(*index, claimed.clone(), &e)),
+            }
+        }
+        upsert_valid(c, org_id, valid, today)
+    })?;
+    for (index, key, result) in written {
+        results[index] = Some(match result {
+            Ok((outcome, id)) => BatchItemResult::written(index, key, outcome, Kind::Invoice.encode(id)),
+            Err(e) => BatchItemResult::error(index, Some(key), &e),
+        });
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+type ItemOutcome = Result<(UpsertOutcome, i64), AppError>;
+
+/// Writes validated invoices with distinct external ids: one SELECT of the existing rows,
+/// one INSERT … ON CONFLICT per 1 000 rows, one SELECT of the new ids.
+fn upsert_valid(
+    c: &mut DbConnection,
+    org_id: i64,
+    valid: Vec<(usize, InvoiceData)>,
+    today: NaiveDate,
+) -> Result<Vec<(usize, String, ItemOutcome)>, AppError> {
+    let keys: Vec<&str> = valid.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
+    let existing: HashMap<String, InvoiceRow> = repo::find_by_external_ids(c, org_id, &keys)?
+        .into_iter()
+        .filter_map(|row| row.external_id.clone().map(|k| (k, row)))
+        .collect();
+    let mut writes = Vec::with_capacity(valid.len());
+    let mut outcomes: Vec<(usize, String, ItemOutcome)> = Vec::with_capacity(valid.len());
+    let mut statuses = Vec::with_capacity(valid.len());
+    for (index, data) in &valid {
+        let key = data.external_id.clone().unwrap_or_default();
+        match existing.get(&key) {
+            None => {
+                statuses.push((data, data.amount_minor, InvoiceStatus::Open, None));
+                outcomes.push((*index, key, Ok((UpsertOutcome::Created, 0))));
+            }
+            Some(row) if row.data() == *data => outcomes.push((*index, key, Ok((UpsertOutcome::Unchanged, row.id)))),
+            Some(row) => match planned_change(row, data, today) {
+                Ok((open, status, paid_on)) => {
+                    statuses.push((data, open, status, paid_on));
+                    outcomes.push((*index, key, Ok((UpsertOutcome::Updated, row.id))));
+                }
+                Err(e) => outcomes.push((*index, key, Err(e))),
+            },
+        }
+    }
+    for (data, open, status, paid_on) in &statuses {
+        writes.push(InvoiceWrite {
+            data,
+            open_minor: *open,
+            status: status.as_str(),
+            paid_on: *paid_on,
+        });
+    }
+    repo::upsert_many(c, org_id, &writes)?;
+    let created: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, _, o)| matches!(o, Ok((UpsertOutcome::Created, _))))
+        .map(|(_, k, _)| k.as_str())
+        .collect();
+    let new_ids: HashMap<String, i64> = repo::find_by_external_ids(c, org_id, &created)?
+        .into_iter()
+        .filter_map(|r| r.external_id.map(|k| (k, r.id)))
+        .collect();
+    for (_, key, outcome) in outcomes.iter_mut() {
+        if let Ok((UpsertOutcome::Created, id)) = outcome {
+            *id = *new_ids
+                .get(key.as_str())
+                .ok_or_else(|| AppError::internal(format!("invoice `{key}` missing after upsert")))?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Cancels (`cancelled`) or writes off (`written_off`) an invoice with a reason.
+pub fn close(
+    conn: &mut DbConnection,
+    org_id: i64,
+    id: i64,
+    target: InvoiceStatus,
+    reason: &str,
+) -> Result<InvoiceRow, AppError> {
+    write_transaction(conn, |c| {
+        let current = repo::find(c, org_id, id)?;
+        let status = current.status();
+        if status == target {
+            return Ok(current);
+        }
+        if status.is_closed_by_decision() {
+            return Err(AppError::Conflict(format!(
+                "the invoice is already {}",
+                status.as_str()
+            )));
+        }
+        if target == InvoiceStatus::Cancelled && current.open_minor < current.amount_minor {
+            return Err(AppError::Conflict(
+                "payments or credits are applied to this invoice: unapply them before cancelling, or write off the rest".into(),
+            ));
+        }
+        if target == InvoiceStatus::WrittenOff && current.open_minor == 0 {
+            return Err(AppError::Conflict(
+                "the invoice is fully paid; nothing to write off".into(),
+            ));
+        }
+        let written_off = if target == InvoiceStatus::WrittenOff {
+            current.open_minor
+        } else {
+            0
+        };
+        if !repo::close(c, org_id, id, current.version, target.as_str(), reason, written_off)? {
+            return Err(AppError::PreconditionFailed(
+                "the invoice changed meanwhile; retry".into(),
+            ));
+        }
+        repo::find(c, org_id, id)
+    })
+}

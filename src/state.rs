@@ -1,0 +1,23 @@
+//! The state shared by every request handler.
+
+use std::sync::Arc;
+
+use crate::auth::{OrgDirectory, TokenKeys};
+use crate::db::{DbPool, Engine};
+use crate::telemetry::Metrics;
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub engine: Engine,
+    pub keys: Arc<TokenKeys>,
+    pub orgs: OrgDirectory,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Today's date in UTC: the one clock business dates are measured against when a
+    /// request gives no `as_of`.
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().date_naive()
+    }
+}
