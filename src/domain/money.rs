@@ -141,7 +141,7 @@ pub fn parse_amount(text: &str, currency: Currency) -> Result<i64, MoneyError> {
         return Err(MoneyError::NotADecimal);
     }
     let value = BigDecimal::from_str(trimmed).map_err(|_| MoneyError::NotADecimal)?;
-    if value < BigDecimal::from(0) {
+    if value.sign() == bigdecimal::num_bigint::Sign::Minus {
         return Err(MoneyError::Negative);
     }
     let scaled = value.normalized();

@@ -240,11 +240,11 @@ pub async fn list(
             "must be open, partially_paid, paid, cancelled or written_off (comma-separated)",
         );
     }
-    let customer_id = match q.customer_id.as_deref() {
-        None => None,
-        // An id that is not a customer id matches nothing, like another tenant's id.
-        Some(id) => Some(Kind::Customer.decode(id).unwrap_or(-1)),
-    };
+    // An id that is not a customer id matches nothing, like another tenant's id.
+    let customer_id = q
+        .customer_id
+        .as_deref()
+        .map(|id| Kind::Customer.decode(id).unwrap_or(-1));
     let currency = text::optional(&mut v, "currency", q.currency.as_deref(), 3);
     v.into_result(())?;
     let filter = InvoiceFilter {

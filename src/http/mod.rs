@@ -42,13 +42,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_JSON_BYTES)
-        .content_type_required(false)
         .error_handler(|err, _| json_error(err).into())
 }
 
 fn json_error(err: JsonPayloadError) -> AppError {
     match err {
-        JsonPayloadError::ContentType => AppError::UnsupportedMediaType("send the body as application/json".into()),
+        JsonPayloadError::ContentType => {
+            AppError::UnsupportedMediaType("send the body with `Content-Type: application/json`".into())
+        }
         JsonPayloadError::OverflowKnownLength { length, limit } => {
             AppError::PayloadTooLarge(format!("the body has {length} bytes; the limit is {limit}"))
         }

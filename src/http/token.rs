@@ -55,7 +55,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     request_body(content(
         (TokenRequest = "application/json"),
         (TokenRequest = "application/x-www-form-urlencoded"))),
-    responses((status = 200, description = "A bearer token", body = TokenResponse)))]
+    responses((status = 200, description = "A bearer token", body = TokenResponse),
+              (status = 401, description = "Unknown client, wrong secret or revoked client", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,

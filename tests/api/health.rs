@@ -1,0 +1,41 @@
+use reqwest::Method;
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    health_endpoints_answer_without_a_token,
+    unknown_routes_and_methods_are_problems,
+    metrics_count_requests_by_route
+);
+
+async fn health_endpoints_answer_without_a_token(app: TestApp) {
+    let live = app.send(Method::GET, "/health/live", None, None).await.expect(200);
+    assert_eq!(live.body["status"], "ok");
+    assert!(live.header("x-request-id").is_some_and(|id| id.len() >= 16));
+    let ready = app.send(Method::GET, "/health/ready", None, None).await.expect(200);
+    let expected = match app.engine {
+        crate::helpers::Engine::Sqlite => "sqlite",
+        crate::helpers::Engine::Postgres => "postgres",
+    };
+    assert_eq!(ready.body["database"], expected);
+}
+
+async fn unknown_routes_and_methods_are_problems(app: TestApp) {
+    app.get("/v1/nothing-here").await.expect_problem(404);
+    app.send(Method::DELETE, "/v1/customers", Some(&app.admin), None)
+        .await
+        .expect_problem(405);
+}
+
+async fn metrics_count_requests_by_route(app: TestApp) {
+    app.get("/v1/customers/cus_999").await.expect_problem(404);
+    let metrics = app.send(Method::GET, "/metrics", None, None).await.expect(200);
+    let text = metrics.body.as_str().expect("text").to_string();
+    assert!(
+        text.contains(r#"recaudo_http_requests_total{method="GET",route="/v1/customers/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("recaudo_http_request_duration_seconds_bucket"));
+    assert!(text.contains("recaudo_db_pool_connections"));
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP API: every test runs once on SQLite and once on PostgreSQL
+//! (when `TEST_DATABASE_URL` is set), each against its own fresh database.
+
+mod helpers;
+
+mod auth;
+mod customers;
+mod health;
+mod invoices;
+mod openapi;
+mod tenancy;
