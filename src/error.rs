@@ -202,6 +202,19 @@ impl From<diesel::result::Error> for AppError {
                 "a resource with the same key already exists ({})",
                 info.message()
             )),
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => AppError::Conflict(format!(
+                "the change would break a balance invariant and was not applied ({})",
+                info.message()
+            )),
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                AppError::Unavailable("concurrent update, retry".into())
+            }
+            Error::DatabaseError(_, info) if info.message().contains("CHECK constraint failed") => {
+                AppError::Conflict(format!(
+                    "the change would break a balance invariant and was not applied ({})",
+                    info.message()
+                ))
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 AppError::Unavailable("concurrent update, retry".into())
             }
@@ -230,6 +243,11 @@ impl Violations {
         for e in errors {
             self.0.push(FieldError::new(format!("{prefix}{}", e.field), e.message));
         }
+    }
+
+    /// `Ok(())` when nothing was collected, else the violations themselves.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 
     pub fn into_errors(self) -> Vec<FieldError> {

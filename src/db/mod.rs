@@ -38,6 +38,25 @@ macro_rules! dispatch {
     };
 }
 
+/// Runs a read that must lock its rows until the transaction ends: `SELECT … FOR UPDATE`
+/// on PostgreSQL; on SQLite the write transaction (`BEGIN IMMEDIATE`) already excludes
+/// other writers, so the plain query is run.
+#[macro_export]
+macro_rules! locked {
+    ($conn:expr, $query:expr, |$q:ident, $c:ident| $run:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($c) => {
+                let $q = $query.for_update();
+                $run
+            }
+            $crate::db::DbConnection::Sqlite($c) => {
+                let $q = $query;
+                $run
+            }
+        }
+    };
+}
+
 pub type DbPool = Pool<Database>;
 
 /// The database engine, chosen from the URL scheme and nothing else.

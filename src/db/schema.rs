@@ -80,4 +80,77 @@ diesel::joinable!(api_clients -> organizations (org_id));
 diesel::joinable!(customers -> organizations (org_id));
 diesel::joinable!(invoices -> customers (customer_id));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, api_clients, customers, invoices);
+diesel::table! {
+    payments (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        external_id -> Nullable<Text>,
+        amount_minor -> BigInt,
+        currency -> Text,
+        received_on -> Date,
+        method -> Text,
+        reference -> Nullable<Text>,
+        allocated_minor -> BigInt,
+        status -> Text,
+        reversed_at -> Nullable<Timestamp>,
+        reversal_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    allocations (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        payment_id -> Nullable<BigInt>,
+        credit_note_id -> Nullable<BigInt>,
+        invoice_id -> BigInt,
+        amount_minor -> BigInt,
+        rule -> Text,
+        applied_on -> Date,
+        created_by -> Text,
+        created_at -> Timestamp,
+        released_at -> Nullable<Timestamp>,
+        release_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (org_id, idempotency_key) {
+        org_id -> BigInt,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        kind -> Text,
+        subject_id -> Text,
+        customer_id -> Nullable<BigInt>,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(allocations -> payments (payment_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    api_clients,
+    customers,
+    invoices,
+    payments,
+    allocations,
+    idempotency_keys,
+    events,
+);

@@ -7,6 +7,9 @@ pub enum Kind {
     Invoice,
     ApiClient,
     Organization,
+    Payment,
+    Allocation,
+    Event,
 }
 
 impl Kind {
@@ -16,6 +19,9 @@ impl Kind {
             Kind::Invoice => "inv_",
             Kind::ApiClient => "apc_",
             Kind::Organization => "org_",
+            Kind::Payment => "pay_",
+            Kind::Allocation => "alc_",
+            Kind::Event => "evt_",
         }
     }
 

@@ -2,8 +2,11 @@
 //! returns decisions, and is unit-tested on its own.
 
 pub mod aging;
+pub mod allocation;
 pub mod customer;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod payment;
+pub mod settings;
 pub mod text;

@@ -314,6 +314,10 @@ pub struct StatementTotals {
     pub days_61_90: String,
     pub days_91_120: String,
     pub over_120: String,
+    /// Cash received and not yet applied to invoices.
+    pub unapplied_cash: String,
+    /// `balance` minus `unapplied_cash`: what the customer owes net.
+    pub net_balance: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -324,6 +328,10 @@ pub struct StatementResponse {
     pub open_items: Vec<StatementItem>,
     /// One entry per currency; currencies are never added together.
     pub totals: Vec<StatementTotals>,
+    /// Payments with unapplied cash, oldest first.
+    pub unapplied_payments: Vec<crate::http::payments::PaymentResponse>,
+    /// The latest 20 payments with their allocations.
+    pub recent_payments: Vec<crate::http::payments::PaymentResponse>,
 }
 
 /// The customer's statement: open items with days overdue and aging per currency.
@@ -360,11 +368,22 @@ pub async fn statement(
             },
         })
         .collect();
-    let totals = s
-        .totals
+    let mut unapplied_by_currency: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for p in &s.unapplied_payments {
+        *unapplied_by_currency.entry(p.currency.as_str()).or_default() += p.amount_minor - p.allocated_minor;
+    }
+    let mut aging = s.totals.clone();
+    for code in unapplied_by_currency.keys() {
+        if !aging.iter().any(|(c, _)| c == code) {
+            aging.push((code.to_string(), Default::default()));
+        }
+    }
+    aging.sort_by(|a, b| a.0.cmp(&b.0));
+    let totals = aging
         .iter()
         .map(|(code, t)| {
             let f = |m: i64| format_stored(m, code);
+            let unapplied = unapplied_by_currency.get(code.as_str()).copied().unwrap_or(0);
             StatementTotals {
                 currency: code.clone(),
                 balance: f(t.balance),
@@ -375,6 +394,8 @@ pub async fn statement(
                 days_61_90: f(t.days_61_90),
                 days_91_120: f(t.days_91_120),
                 over_120: f(t.over_120),
+                unapplied_cash: f(unapplied),
+                net_balance: f(t.balance - unapplied),
             }
         })
         .collect();
@@ -384,5 +405,15 @@ pub async fn statement(
         as_of,
         open_items,
         totals,
+        unapplied_payments: s
+            .unapplied_payments
+            .iter()
+            .map(|p| crate::http::payments::PaymentResponse::new(p, &s.allocations))
+            .collect(),
+        recent_payments: s
+            .recent_payments
+            .iter()
+            .map(|p| crate::http::payments::PaymentResponse::new(p, &s.allocations))
+            .collect(),
     }))
 }

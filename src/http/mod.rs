@@ -3,9 +3,12 @@
 
 pub mod api_clients;
 pub mod customers;
+pub mod events;
 pub mod health;
 pub mod invoices;
 pub mod openapi;
+pub mod payments;
+pub mod settings;
 pub mod token;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError, UrlencodedError};
@@ -35,7 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(token::configure)
                 .configure(api_clients::configure)
                 .configure(customers::configure)
-                .configure(invoices::configure),
+                .configure(invoices::configure)
+                .configure(payments::configure)
+                .configure(settings::configure)
+                .configure(events::configure),
         );
 }
 

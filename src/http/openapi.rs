@@ -9,7 +9,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{api_clients, customers, health, invoices, token};
+use crate::http::{api_clients, customers, events, health, invoices, payments, settings, token};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,9 @@ in the currency's minor-unit precision.",
         customers::batch, customers::statement,
         invoices::create, invoices::list, invoices::get, invoices::patch, invoices::upsert,
         invoices::batch, invoices::cancel, invoices::write_off,
+        payments::create, payments::list, payments::get, payments::upsert, payments::batch,
+        payments::allocate, payments::unallocate, payments::reverse, payments::apply_credit_note,
+        settings::get, settings::patch, events::list,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
@@ -36,6 +39,9 @@ in the currency's minor-unit precision.",
         (name = "api-clients", description = "API clients (admin)"),
         (name = "customers", description = "Customers (debtors) and their statements"),
         (name = "invoices", description = "Invoices, credit notes and debit notes"),
+        (name = "payments", description = "Payments and cash application"),
+        (name = "settings", description = "Organisation settings"),
+        (name = "events", description = "The event log"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -5,13 +5,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use crate::db::repo::customers::{self as customer_repo, CustomerRow};
+use crate::db::repo::customers::CustomerRow;
 use crate::db::repo::invoices::{self as repo, InvoiceRow, InvoiceWrite};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::ids::Kind;
 use crate::domain::invoice::{CustomerTerms, InvoiceData, InvoiceInput, InvoiceStatus, open_after_amount_change};
 use crate::domain::money::Currency;
 use crate::error::AppError;
+use crate::service::directory::{CustomerDirectory, CustomerRef};
 use crate::service::{BatchItemResult, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item};
 
 impl InvoiceRow {
@@ -64,67 +65,25 @@ fn terms(row: &CustomerRow) -> CustomerTerms {
     }
 }
 
-/// The customers invoice inputs refer to, loaded with two queries for any number of inputs.
-struct CustomerDirectory {
-    by_id: HashMap<i64, CustomerTerms>,
-    by_external_id: HashMap<String, CustomerTerms>,
+fn customer_ref(input: &InvoiceInput) -> CustomerRef<'_> {
+    CustomerRef {
+        customer_id: input.customer_id.as_deref(),
+        customer_external_id: input.customer_external_id.as_deref(),
+    }
 }
 
-impl CustomerDirectory {
-    fn load(c: &mut DbConnection, org_id: i64, inputs: &[&InvoiceInput]) -> Result<CustomerDirectory, AppError> {
-        let ids: Vec<i64> = inputs
-            .iter()
-            .filter_map(|i| i.customer_id.as_deref().and_then(|id| Kind::Customer.decode(id)))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let externals: Vec<&str> = inputs
-            .iter()
-            .filter_map(|i| i.customer_external_id.as_deref())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let by_id = customer_repo::find_many(c, org_id, &ids)?
-            .iter()
-            .map(|r| (r.id, terms(r)))
-            .collect();
-        let by_external_id = customer_repo::find_by_external_ids(c, org_id, &externals)?
-            .iter()
-            .filter_map(|r| r.external_id.clone().map(|k| (k, terms(r))))
-            .collect();
-        Ok(CustomerDirectory { by_id, by_external_id })
-    }
-
-    /// The customer an input names; both references given must name the same customer.
-    fn resolve(&self, input: &InvoiceInput) -> Result<Option<&CustomerTerms>, AppError> {
-        let by_id = input
-            .customer_id
-            .as_deref()
-            .map(|id| Kind::Customer.decode(id).and_then(|k| self.by_id.get(&k)));
-        let by_ext = input
-            .customer_external_id
-            .as_deref()
-            .map(|e| self.by_external_id.get(e));
-        match (by_id, by_ext) {
-            (Some(Some(a)), Some(Some(b))) if a.id != b.id => Err(AppError::invalid(
-                "customer_external_id",
-                "names a different customer than customer_id",
-            )),
-            (Some(found), _) => Ok(found),
-            (None, Some(found)) => Ok(found),
-            (None, None) => Ok(None),
-        }
-    }
+fn load_directory(c: &mut DbConnection, org_id: i64, inputs: &[&InvoiceInput]) -> Result<CustomerDirectory, AppError> {
+    CustomerDirectory::load(c, org_id, inputs.iter().map(|i| customer_ref(i)))
 }
 
 fn validate(dir: &CustomerDirectory, input: &InvoiceInput) -> Result<InvoiceData, AppError> {
-    let customer = dir.resolve(input)?;
-    input.validate(customer).map_err(AppError::Validation)
+    let customer = dir.resolve(customer_ref(input))?.map(terms);
+    input.validate(customer.as_ref()).map_err(AppError::Validation)
 }
 
 pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Result<InvoiceRow, AppError> {
     write_transaction(conn, |c| {
-        let dir = CustomerDirectory::load(c, org_id, &[input])?;
+        let dir = load_directory(c, org_id, &[input])?;
         let data = validate(&dir, input)?;
         if let Some(ext) = &data.external_id
             && !repo::find_by_external_ids(c, org_id, &[ext.as_str()])?.is_empty()
@@ -194,7 +153,7 @@ pub fn patch(
             base.customer_id = None;
         }
         let input = merge_patch(&base, patch)?;
-        let dir = CustomerDirectory::load(c, org_id, &[&input])?;
+        let dir = load_directory(c, org_id, &[&input])?;
         let data = validate(&dir, &input)?;
         if data == current.data() {
             return Ok(current);
@@ -239,7 +198,7 @@ pub fn upsert_one(
     }
     input.external_id = Some(external_id.to_string());
     write_transaction(conn, |c| {
-        let dir = CustomerDirectory::load(c, org_id, &[&input])?;
+        let dir = load_directory(c, org_id, &[&input])?;
         let data = validate(&dir, &input)?;
         let mut written = upsert_valid(c, org_id, vec![(0, data)], today)?;
         let (_, _, result) = written.pop().ok_or_else(|| AppError::internal("empty upsert result"))?;
@@ -267,7 +226,7 @@ pub fn upsert_batch(
     }
     let written = write_transaction(conn, |c| {
         let inputs: Vec<&InvoiceInput> = parsed.iter().map(|(_, _, i)| i).collect();
-        let dir = CustomerDirectory::load(c, org_id, &inputs)?;
+        let dir = load_directory(c, org_id, &inputs)?;
         let mut seen = HashSet::new();
         let mut valid = Vec::with_capacity(parsed.len());
         for (index, claimed, input) in &parsed {

@@ -3,7 +3,11 @@
 
 pub mod api_clients;
 pub mod customers;
+pub mod directory;
+pub mod hooks;
+pub mod idempotency;
 pub mod invoices;
+pub mod payments;
 pub mod statements;
 
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,12 @@
-//! The customer statement: open items with their age and per-currency aging totals.
+//! The customer statement: open items with their age, per-currency aging totals, unapplied
+//! cash and the latest payments with their allocations.
 
 use chrono::NaiveDate;
 
 use crate::db::DbConnection;
 use crate::db::repo::customers::{self as customer_repo, CustomerRow};
 use crate::db::repo::invoices::{self as invoice_repo, InvoiceRow};
+use crate::db::repo::payments::{self as payment_repo, AllocationRow, PaymentRow};
 use crate::domain::aging::{self, CurrencyAging, OpenItem};
 use crate::error::AppError;
 
@@ -13,7 +15,15 @@ pub struct Statement {
     pub as_of: NaiveDate,
     pub items: Vec<InvoiceRow>,
     pub totals: Vec<(String, CurrencyAging)>,
+    /// Payments with cash not yet applied, oldest first.
+    pub unapplied_payments: Vec<PaymentRow>,
+    /// The latest payments (any status) with their allocations.
+    pub recent_payments: Vec<PaymentRow>,
+    pub allocations: Vec<AllocationRow>,
 }
+
+/// How many recent payments a statement shows.
+pub const RECENT_PAYMENTS: i64 = 20;
 
 pub fn statement(
     conn: &mut DbConnection,
@@ -34,10 +44,21 @@ pub fn statement(
     )
     .into_iter()
     .collect();
+    let unapplied_payments = payment_repo::unapplied_of_customer(conn, org_id, customer_id)?;
+    let recent_payments = payment_repo::recent_of_customer(conn, org_id, customer_id, RECENT_PAYMENTS)?;
+    let ids: Vec<i64> = recent_payments
+        .iter()
+        .chain(&unapplied_payments)
+        .map(|p| p.id)
+        .collect();
+    let allocations = payment_repo::allocations_of_payments(conn, &ids)?;
     Ok(Statement {
         customer,
         as_of,
         items,
         totals,
+        unapplied_payments,
+        recent_payments,
+        allocations,
     })
 }

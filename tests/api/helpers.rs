@@ -26,6 +26,7 @@ pub struct TestApp {
     keys: recaudo::auth::TokenKeys,
     pub state: actix_web::web::Data<recaudo::state::AppState>,
     pg_schema: Option<(String, String)>,
+    server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -117,6 +118,7 @@ pub async fn spawn_with(engine: Engine, options: Options) -> Option<TestApp> {
     let app = recaudo::Application::build(config).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state.clone();
+    let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     let admin = keys
         .mint(
@@ -137,12 +139,15 @@ pub async fn spawn_with(engine: Engine, options: Options) -> Option<TestApp> {
         keys,
         state,
         pg_schema,
+        server,
         _dir: dir,
     })
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; its workers then drop the pool.
+        drop(self.server.stop(false));
         if let Some((base, schema)) = &self.pg_schema
             && let Ok(mut conn) = PgConnection::establish(base)
         {

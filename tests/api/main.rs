@@ -8,4 +8,5 @@ mod customers;
 mod health;
 mod invoices;
 mod openapi;
+mod payments;
 mod tenancy;

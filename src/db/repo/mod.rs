@@ -1,7 +1,10 @@
 //! Repositories, one module per aggregate. Every function takes the caller's organisation
-//! id and scopes its query by it.
+//! id and scopes its query by it (or works on ids already read within that scope).
 
 pub mod api_clients;
 pub mod customers;
+pub mod events;
+pub mod idempotency;
 pub mod invoices;
 pub mod organizations;
+pub mod payments;

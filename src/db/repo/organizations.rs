@@ -62,6 +62,16 @@ pub fn create(conn: &mut DbConnection, slug: &str, name: &str) -> Result<Organiz
     find_by_slug(conn, slug)?.ok_or_else(|| AppError::internal("organisation vanished after insert"))
 }
 
+pub fn update_settings(conn: &mut DbConnection, id: i64, settings: &str) -> Result<(), AppError> {
+    diesel::update(organizations::table.find(id))
+        .set((
+            organizations::settings.eq(settings),
+            organizations::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A slug is lower-case ASCII letters, digits and dashes, 2–63 characters.
 pub fn valid_slug(slug: &str) -> bool {
     (2..=63).contains(&slug.len())

@@ -1,0 +1,433 @@
+//! Payments and their allocations: rows, locked reads for posting, inserts, releases, and
+//! the set-based refresh that re-derives every balance from the live allocations.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::schema::{allocations, invoices, payments};
+use crate::db::{DbConnection, now};
+use crate::error::AppError;
+use crate::{dispatch, locked};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments)]
+pub struct PaymentRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub customer_id: i64,
+    pub external_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub received_on: NaiveDate,
+    pub method: String,
+    pub reference: Option<String>,
+    pub allocated_minor: i64,
+    pub status: String,
+    pub reversed_at: Option<NaiveDateTime>,
+    pub reversal_reason: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = allocations)]
+pub struct AllocationRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub payment_id: Option<i64>,
+    pub credit_note_id: Option<i64>,
+    pub invoice_id: i64,
+    pub amount_minor: i64,
+    pub rule: String,
+    pub applied_on: NaiveDate,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub released_at: Option<NaiveDateTime>,
+    pub release_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
+pub struct NewPayment {
+    pub org_id: i64,
+    pub customer_id: i64,
+    pub external_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub received_on: NaiveDate,
+    pub method: String,
+    pub reference: Option<String>,
+    pub allocated_minor: i64,
+    pub status: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = allocations, treat_none_as_default_value = false)]
+pub struct NewAllocation {
+    pub org_id: i64,
+    pub payment_id: Option<i64>,
+    pub credit_note_id: Option<i64>,
+    pub invoice_id: i64,
+    pub amount_minor: i64,
+    pub rule: String,
+    pub applied_on: NaiveDate,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Inserts payments and returns their ids in input order.
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewPayment]) -> Result<Vec<i64>, AppError> {
+    let mut ids = Vec::with_capacity(rows.len());
+    // One statement per row keeps the id ↔ row correspondence exact on both engines
+    // (multi-row RETURNING order is unspecified in SQLite) while staying inside the one
+    // transaction; payments arrive in hundreds, not millions, per request.
+    for row in rows {
+        let id: i64 = dispatch!(conn, |c| diesel::insert_into(payments::table)
+            .values(row)
+            .returning(payments::id)
+            .get_result(c))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+pub fn insert_allocations(conn: &mut DbConnection, rows: &[NewAllocation]) -> Result<(), AppError> {
+    for chunk in rows.chunks(1000) {
+        dispatch!(conn, |c| diesel::insert_into(allocations::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<PaymentRow, AppError> {
+    payments::table
+        .filter(payments::org_id.eq(org_id))
+        .filter(payments::id.eq(id))
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("payment"))
+}
+
+/// Reads a payment and, on PostgreSQL, locks its row until the transaction ends (SQLite
+/// write transactions are already exclusive).
+pub fn lock(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<PaymentRow, AppError> {
+    let row = locked!(
+        conn,
+        payments::table
+            .filter(payments::org_id.eq(org_id))
+            .filter(payments::id.eq(id))
+            .select(PaymentRow::as_select()),
+        |q, c| q.first(c).optional()
+    )?;
+    row.ok_or_else(|| AppError::not_found("payment"))
+}
+
+pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<PaymentRow>, AppError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        found.extend(
+            payments::table
+                .filter(payments::org_id.eq(org_id))
+                .filter(payments::external_id.eq_any(chunk))
+                .select(PaymentRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+pub fn find_many(conn: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<Vec<PaymentRow>, AppError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        found.extend(
+            payments::table
+                .filter(payments::org_id.eq(org_id))
+                .filter(payments::id.eq_any(chunk))
+                .select(PaymentRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Updates the descriptive fields of a payment (not its money).
+pub fn update_details(
+    conn: &mut DbConnection,
+    org_id: i64,
+    id: i64,
+    received_on: NaiveDate,
+    method: &str,
+    reference: Option<&str>,
+    amount_minor: i64,
+) -> Result<(), AppError> {
+    diesel::update(
+        payments::table
+            .filter(payments::org_id.eq(org_id))
+            .filter(payments::id.eq(id)),
+    )
+    .set((
+        payments::received_on.eq(received_on),
+        payments::method.eq(method),
+        payments::reference.eq(reference),
+        payments::amount_minor.eq(amount_minor),
+        payments::version.eq(payments::version + 1),
+        payments::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn mark_reversed(conn: &mut DbConnection, org_id: i64, id: i64, reason: &str) -> Result<(), AppError> {
+    let at = now();
+    diesel::update(
+        payments::table
+            .filter(payments::org_id.eq(org_id))
+            .filter(payments::id.eq(id)),
+    )
+    .set((
+        payments::status.eq("reversed"),
+        payments::reversed_at.eq(at),
+        payments::reversal_reason.eq(reason),
+        payments::version.eq(payments::version + 1),
+        payments::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PaymentFilter {
+    pub customer_id: Option<i64>,
+    pub status: Option<String>,
+    pub received_from: Option<NaiveDate>,
+    pub received_to: Option<NaiveDate>,
+    pub unapplied: bool,
+    pub external_id: Option<String>,
+    pub updated_since: Option<NaiveDateTime>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    org_id: i64,
+    filter: &PaymentFilter,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, AppError> {
+    let mut query = payments::table
+        .filter(payments::org_id.eq(org_id))
+        .filter(payments::id.gt(after_id))
+        .select(PaymentRow::as_select())
+        .order(payments::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = filter.customer_id {
+        query = query.filter(payments::customer_id.eq(c));
+    }
+    if let Some(s) = &filter.status {
+        query = query.filter(payments::status.eq(s.clone()));
+    }
+    if let Some(d) = filter.received_from {
+        query = query.filter(payments::received_on.ge(d));
+    }
+    if let Some(d) = filter.received_to {
+        query = query.filter(payments::received_on.le(d));
+    }
+    if filter.unapplied {
+        query = query
+            .filter(payments::allocated_minor.lt(payments::amount_minor))
+            .filter(payments::status.ne("reversed"));
+    }
+    if let Some(e) = &filter.external_id {
+        query = query.filter(payments::external_id.eq(e.clone()));
+    }
+    if let Some(t) = filter.updated_since {
+        query = query.filter(payments::updated_at.ge(t));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Payments of a customer with unapplied cash, oldest first.
+pub fn unapplied_of_customer(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+) -> Result<Vec<PaymentRow>, AppError> {
+    Ok(payments::table
+        .filter(payments::org_id.eq(org_id))
+        .filter(payments::customer_id.eq(customer_id))
+        .filter(payments::allocated_minor.lt(payments::amount_minor))
+        .filter(payments::status.ne("reversed"))
+        .select(PaymentRow::as_select())
+        .order((payments::received_on.asc(), payments::id.asc()))
+        .load(conn)?)
+}
+
+/// The most recent payments of a customer.
+pub fn recent_of_customer(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, AppError> {
+    Ok(payments::table
+        .filter(payments::org_id.eq(org_id))
+        .filter(payments::customer_id.eq(customer_id))
+        .select(PaymentRow::as_select())
+        .order((payments::received_on.desc(), payments::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Every allocation (live and released) made from these payments.
+pub fn allocations_of_payments(conn: &mut DbConnection, payment_ids: &[i64]) -> Result<Vec<AllocationRow>, AppError> {
+    let mut found = Vec::new();
+    for chunk in payment_ids.chunks(1000) {
+        found.extend(
+            allocations::table
+                .filter(allocations::payment_id.eq_any(chunk))
+                .select(AllocationRow::as_select())
+                .order(allocations::id.asc())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Every allocation (live and released) made from these credit notes.
+pub fn allocations_of_credit_notes(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<AllocationRow>, AppError> {
+    Ok(allocations::table
+        .filter(allocations::credit_note_id.eq_any(ids))
+        .select(AllocationRow::as_select())
+        .order(allocations::id.asc())
+        .load(conn)?)
+}
+
+/// Releases live allocations (unapply), keeping them as history. Returns the released rows.
+pub fn release(conn: &mut DbConnection, org_id: i64, ids: &[i64], reason: &str) -> Result<(), AppError> {
+    diesel::update(
+        allocations::table
+            .filter(allocations::org_id.eq(org_id))
+            .filter(allocations::id.eq_any(ids))
+            .filter(allocations::released_at.is_null()),
+    )
+    .set((
+        allocations::released_at.eq(now()),
+        allocations::release_reason.eq(reason),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Invoices by id, locked on PostgreSQL in id order (a fixed order avoids deadlocks).
+pub fn lock_invoices(
+    conn: &mut DbConnection,
+    org_id: i64,
+    ids: &[i64],
+) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
+    use crate::db::repo::invoices::InvoiceRow;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<InvoiceRow> = locked!(
+            conn,
+            invoices::table
+                .filter(invoices::org_id.eq(org_id))
+                .filter(invoices::id.eq_any(chunk))
+                .order(invoices::id.asc())
+                .select(InvoiceRow::as_select()),
+            |q, c| q.load(c)
+        )?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The open invoices and debit notes of these customers (any currency), oldest due first,
+/// locked on PostgreSQL: the candidates of automatic allocation.
+pub fn lock_open_invoices_of_customers(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
+    use crate::db::repo::invoices::InvoiceRow;
+    let mut found = Vec::new();
+    for chunk in customer_ids.chunks(1000) {
+        let rows: Vec<InvoiceRow> = locked!(
+            conn,
+            invoices::table
+                .filter(invoices::org_id.eq(org_id))
+                .filter(invoices::customer_id.eq_any(chunk))
+                .filter(invoices::open_minor.gt(0))
+                .filter(invoices::kind.ne("credit_note"))
+                .order(invoices::id.asc())
+                .select(InvoiceRow::as_select()),
+            |q, c| q.load(c)
+        )?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Re-derives balances from the live allocations, set-based: each listed invoice's open
+/// amount, status and paid date; each listed credit note's open (unapplied) amount; each
+/// listed payment's allocated amount and status. The tables' CHECK constraints make any
+/// over-allocation fail here, inside the transaction.
+pub fn refresh_balances(conn: &mut DbConnection, invoice_ids: &[i64], payment_ids: &[i64]) -> Result<(), AppError> {
+    use diesel::connection::SimpleConnection;
+    let at = now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    for chunk in invoice_ids.chunks(1000) {
+        let ids = id_list(chunk);
+        // Ids are integers read from the database: safe to inline.
+        conn.batch_execute(&format!(
+            "UPDATE invoices SET
+                open_minor = amount_minor - written_off_minor
+                    - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                WHERE a.invoice_id = invoices.id AND a.released_at IS NULL), 0)
+                    - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                WHERE a.credit_note_id = invoices.id AND a.released_at IS NULL), 0),
+                version = version + 1,
+                updated_at = '{at}'
+             WHERE id IN ({ids});
+             UPDATE invoices SET
+                status = CASE
+                    WHEN status IN ('cancelled', 'written_off') THEN status
+                    WHEN open_minor = 0 THEN 'paid'
+                    WHEN open_minor < amount_minor THEN 'partially_paid'
+                    ELSE 'open' END,
+                paid_on = CASE
+                    WHEN status IN ('cancelled', 'written_off') THEN paid_on
+                    WHEN open_minor = 0 THEN COALESCE(paid_on,
+                        (SELECT MAX(a.applied_on) FROM allocations a
+                         WHERE a.invoice_id = invoices.id AND a.released_at IS NULL))
+                    ELSE NULL END
+             WHERE id IN ({ids});"
+        ))?;
+    }
+    for chunk in payment_ids.chunks(1000) {
+        let ids = id_list(chunk);
+        conn.batch_execute(&format!(
+            "UPDATE payments SET
+                allocated_minor = COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                            WHERE a.payment_id = payments.id AND a.released_at IS NULL), 0),
+                version = version + 1,
+                updated_at = '{at}'
+             WHERE id IN ({ids});
+             UPDATE payments SET status = CASE
+                    WHEN status = 'reversed' THEN status
+                    WHEN allocated_minor = 0 THEN 'unapplied'
+                    WHEN allocated_minor < amount_minor THEN 'partially_applied'
+                    ELSE 'applied' END
+             WHERE id IN ({ids});"
+        ))?;
+    }
+    Ok(())
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,655 @@
+//! Payment use cases: posting payments (one, by external id, or a batch) with automatic or
+//! explicit allocation, applying unapplied cash later, unapplying, reversing, and applying
+//! credit notes. Every change runs in one write transaction that locks the invoices it
+//! reads, writes the allocations, re-derives the balances set-based and records events.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use crate::db::repo::events::{self, NewEvent};
+use crate::db::repo::invoices::InvoiceRow;
+use crate::db::repo::payments::{self as repo, NewAllocation, NewPayment, PaymentRow};
+use crate::db::{DbConnection, now};
+use crate::domain::allocation::{Allocation, OpenInvoice, Rule, auto_allocate};
+use crate::domain::ids::Kind;
+use crate::domain::money::Currency;
+use crate::domain::payment::{
+    AllocationInput, Payer, PaymentData, PaymentInput, PaymentStatus, RequestedAllocation, TargetInvoice,
+    check_explicit, parse_allocations,
+};
+use crate::domain::settings::OrgSettings;
+use crate::error::{AppError, Violations};
+use crate::service::directory::{CustomerDirectory, CustomerRef};
+use crate::service::{BatchItemResult, UpsertOutcome, claimed_external_id, parse_item};
+
+/// The working set of invoices a posting reads: facts and what is still open, updated as
+/// allocations are decided so that several payments in one batch share it.
+struct Book {
+    invoices: HashMap<i64, InvoiceRow>,
+    open: HashMap<i64, i64>,
+    touched: HashSet<i64>,
+}
+
+impl Book {
+    fn new(rows: Vec<InvoiceRow>) -> Book {
+        let open = rows.iter().map(|r| (r.id, r.open_minor)).collect();
+        Book {
+            invoices: rows.into_iter().map(|r| (r.id, r)).collect(),
+            open,
+            touched: HashSet::new(),
+        }
+    }
+
+    fn targets(&self) -> HashMap<i64, TargetInvoice> {
+        self.invoices
+            .values()
+            .map(|r| {
+                (
+                    r.id,
+                    TargetInvoice {
+                        customer_id: r.customer_id,
+                        currency: r.currency.clone(),
+                        kind: r.kind.clone(),
+                        status: r.status(),
+                        open_minor: self.open.get(&r.id).copied().unwrap_or(0),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn candidates(&self, customer_id: i64, currency: &str) -> Vec<OpenInvoice> {
+        self.invoices
+            .values()
+            .filter(|r| r.customer_id == customer_id && r.currency == currency && r.kind != "credit_note")
+            .filter(|r| !r.status().is_closed_by_decision())
+            .filter_map(|r| {
+                let open = self.open.get(&r.id).copied().unwrap_or(0);
+                (open > 0).then(|| OpenInvoice {
+                    id: r.id,
+                    number: r.number.clone(),
+                    due_date: r.due_date,
+                    open_minor: open,
+                })
+            })
+            .collect()
+    }
+
+    /// Decides the allocations of `amount` from a source of `customer_id`/`currency`:
+    /// explicit ones are checked, otherwise the automatic rules run.
+    fn allocate(
+        &mut self,
+        customer_id: i64,
+        currency: &str,
+        amount: i64,
+        reference: Option<&str>,
+        explicit: Option<&[RequestedAllocation]>,
+        rules: &[Rule],
+    ) -> Result<Vec<Allocation>, AppError> {
+        let decided = match explicit {
+            Some(requested) => check_explicit(customer_id, currency, amount, requested, &self.targets())
+                .map_err(AppError::Validation)?,
+            None => {
+                let mut open = self.candidates(customer_id, currency);
+                auto_allocate(amount, reference, &mut open, rules)
+            }
+        };
+        for a in &decided {
+            if let Some(open) = self.open.get_mut(&a.invoice_id) {
+                *open -= a.amount_minor;
+            }
+            self.touched.insert(a.invoice_id);
+        }
+        Ok(decided)
+    }
+
+    /// Invoices this posting brought to zero.
+    fn newly_paid(&self) -> Vec<&InvoiceRow> {
+        self.touched
+            .iter()
+            .filter_map(|id| self.invoices.get(id))
+            .filter(|r| r.open_minor > 0 && self.open.get(&r.id) == Some(&0))
+            .collect()
+    }
+}
+
+fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
+    Ok(OrgSettings::from_stored(
+        &crate::db::repo::organizations::find(c, org_id)?.settings,
+    ))
+}
+
+fn customer_ref(input: &PaymentInput) -> CustomerRef<'_> {
+    CustomerRef {
+        customer_id: input.customer_id.as_deref(),
+        customer_external_id: input.customer_external_id.as_deref(),
+    }
+}
+
+fn validate(dir: &CustomerDirectory, input: &PaymentInput, today: NaiveDate) -> Result<PaymentData, AppError> {
+    let payer = dir.resolve(customer_ref(input))?.map(|r| Payer {
+        id: r.id,
+        currency: Currency::parse(&r.currency).unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+    });
+    input.validate(payer.as_ref(), today).map_err(AppError::Validation)
+}
+
+/// Posts one payment (POST /v1/payments).
+pub fn post(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    input: &PaymentInput,
+    today: NaiveDate,
+) -> Result<PaymentRow, AppError> {
+    let dir = CustomerDirectory::load(c, org_id, [customer_ref(input)])?;
+    let data = validate(&dir, input, today)?;
+    if let Some(ext) = &data.external_id
+        && !repo::find_by_external_ids(c, org_id, &[ext.as_str()])?.is_empty()
+    {
+        return Err(AppError::Conflict(format!(
+            "a payment with external_id `{ext}` exists; use PUT /v1/payments/by-external-id/{ext} to repeat it safely"
+        )));
+    }
+    let mut results = post_valid(c, org_id, actor, vec![(0, data)])?;
+    let (_, result) = results
+        .pop()
+        .ok_or_else(|| AppError::internal("empty posting result"))?;
+    let (_, id) = result?;
+    repo::find(c, org_id, id)
+}
+
+/// PUT by external id: posts the payment if new; if it exists, updates its descriptive
+/// fields (and amount, never below what is allocated) and leaves allocations alone.
+pub fn upsert_one(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    external_id: &str,
+    mut input: PaymentInput,
+    today: NaiveDate,
+) -> Result<(UpsertOutcome, PaymentRow), AppError> {
+    if let Some(body_id) = &input.external_id
+        && body_id != external_id
+    {
+        return Err(AppError::invalid(
+            "external_id",
+            "differs from the external id in the path",
+        ));
+    }
+    input.external_id = Some(external_id.to_string());
+    let dir = CustomerDirectory::load(c, org_id, [customer_ref(&input)])?;
+    let data = validate(&dir, &input, today)?;
+    let mut results = post_valid(c, org_id, actor, vec![(0, data)])?;
+    let (_, result) = results
+        .pop()
+        .ok_or_else(|| AppError::internal("empty posting result"))?;
+    let (outcome, id) = result?;
+    Ok((outcome, repo::find(c, org_id, id)?))
+}
+
+/// Posts up to 1 000 payments (a bank statement or an ERP sync); each item needs an
+/// external id, so re-sending the batch is safe. A bad item gets its problem and writes
+/// nothing; the rest are posted together.
+pub fn post_batch(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    items: &[serde_json::Value],
+    today: NaiveDate,
+) -> Result<Vec<BatchItemResult>, AppError> {
+    let mut results: Vec<Option<BatchItemResult>> = vec![None; items.len()];
+    let mut parsed = Vec::with_capacity(items.len());
+    for (index, value) in items.iter().enumerate() {
+        match parse_item::<PaymentInput>(value.clone()) {
+            Ok(input) => parsed.push((index, input)),
+            Err(e) => results[index] = Some(BatchItemResult::error(index, claimed_external_id(value), &e)),
+        }
+    }
+    let dir = CustomerDirectory::load(c, org_id, parsed.iter().map(|(_, i)| customer_ref(i)))?;
+    let mut seen = HashSet::new();
+    let mut valid = Vec::with_capacity(parsed.len());
+    for (index, input) in &parsed {
+        let checked = validate(&dir, input, today).and_then(|d| match &d.external_id {
+            None => Err(AppError::invalid("external_id", "is required in a batch")),
+            Some(ext) if !seen.insert(ext.clone()) => {
+                Err(AppError::invalid("external_id", "appears more than once in this batch"))
+            }
+            Some(_) => Ok(d),
+        });
+        match checked {
+            Ok(d) => valid.push((*index, d)),
+            Err(e) => results[*index] = Some(BatchItemResult::error(*index, input.external_id.clone(), &e)),
+        }
+    }
+    let keys: HashMap<usize, String> = valid
+        .iter()
+        .filter_map(|(i, d)| d.external_id.clone().map(|k| (*i, k)))
+        .collect();
+    for (index, result) in post_valid(c, org_id, actor, valid)? {
+        let key = keys.get(&index).cloned();
+        results[index] = Some(match result {
+            Ok((outcome, id)) => {
+                BatchItemResult::written(index, key.unwrap_or_default(), outcome, Kind::Payment.encode(id))
+            }
+            Err(e) => BatchItemResult::error(index, key, &e),
+        });
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+type ItemResult = Result<(UpsertOutcome, i64), AppError>;
+
+/// Posts validated payments: existing external ids are compared (unchanged, or their
+/// details updated), new ones are allocated against one locked read of their customers'
+/// open invoices and written with their allocations, then balances are re-derived.
+fn post_valid(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    drafts: Vec<(usize, PaymentData)>,
+) -> Result<Vec<(usize, ItemResult)>, AppError> {
+    let rules = settings(c, org_id)?.allocation_rules;
+    let keys: Vec<&str> = drafts.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
+    let existing: HashMap<String, PaymentRow> = repo::find_by_external_ids(c, org_id, &keys)?
+        .into_iter()
+        .filter_map(|p| p.external_id.clone().map(|k| (k, p)))
+        .collect();
+    let new_customers: Vec<i64> = drafts
+        .iter()
+        .filter(|(_, d)| d.external_id.as_ref().is_none_or(|k| !existing.contains_key(k)))
+        .map(|(_, d)| d.customer_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &new_customers)?;
+    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+    let explicit_ids: Vec<i64> = drafts
+        .iter()
+        .flat_map(|(_, d)| d.explicit.iter().flatten().filter_map(|r| r.invoice_id))
+        .filter(|id| !locked.contains(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    rows.extend(repo::lock_invoices(c, org_id, &explicit_ids)?);
+    let mut book = Book::new(rows);
+
+    let mut results: Vec<(usize, ItemResult)> = Vec::with_capacity(drafts.len());
+    let mut new_payments: Vec<(usize, NewPayment, Vec<Allocation>)> = Vec::new();
+    let mut updated_payments = Vec::new();
+    let at = now();
+    for (index, d) in drafts {
+        if let Some(current) = d.external_id.as_ref().and_then(|k| existing.get(k)) {
+            results.push((
+                index,
+                update_existing(c, org_id, current, &d).map(|o| {
+                    if o == UpsertOutcome::Updated {
+                        updated_payments.push(current.id);
+                    }
+                    (o, current.id)
+                }),
+            ));
+            continue;
+        }
+        match book.allocate(
+            d.customer_id,
+            d.currency.code(),
+            d.amount_minor,
+            d.reference.as_deref(),
+            d.explicit.as_deref(),
+            &rules,
+        ) {
+            Ok(allocations) => {
+                let allocated: i64 = allocations.iter().map(|a| a.amount_minor).sum();
+                new_payments.push((
+                    index,
+                    NewPayment {
+                        org_id,
+                        customer_id: d.customer_id,
+                        external_id: d.external_id.clone(),
+                        amount_minor: d.amount_minor,
+                        currency: d.currency.code().to_string(),
+                        received_on: d.received_on,
+                        method: d.method.clone(),
+                        reference: d.reference.clone(),
+                        allocated_minor: allocated,
+                        status: PaymentStatus::from_amounts(d.amount_minor, allocated)
+                            .as_str()
+                            .to_string(),
+                        version: 1,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                    allocations,
+                ));
+            }
+            Err(e) => results.push((index, Err(e))),
+        }
+    }
+    let payment_rows: Vec<NewPayment> = new_payments.iter().map(|(_, p, _)| p.clone()).collect();
+    let ids = repo::insert_many(c, &payment_rows)?;
+    let mut allocation_rows = Vec::new();
+    let mut event_rows = Vec::new();
+    for ((index, payment, allocations), id) in new_payments.iter().zip(&ids) {
+        results.push((*index, Ok((UpsertOutcome::Created, *id))));
+        for a in allocations {
+            allocation_rows.push(NewAllocation {
+                org_id,
+                payment_id: Some(*id),
+                credit_note_id: None,
+                invoice_id: a.invoice_id,
+                amount_minor: a.amount_minor,
+                rule: a.rule.as_str().to_string(),
+                applied_on: payment.received_on,
+                created_by: actor.to_string(),
+                created_at: at,
+            });
+        }
+        event_rows.push(NewEvent::new(
+            org_id,
+            "payment.received",
+            Kind::Payment.encode(*id),
+            Some(payment.customer_id),
+            serde_json::json!({"amount_minor": payment.amount_minor, "currency": payment.currency, "received_on": payment.received_on}),
+        ));
+    }
+    repo::insert_allocations(c, &allocation_rows)?;
+    let touched: Vec<i64> = book.touched.iter().copied().collect();
+    // Existing payments never gain allocations here: their balances are already current.
+    repo::refresh_balances(c, &touched, &[])?;
+    for paid in book.newly_paid() {
+        event_rows.push(NewEvent::new(
+            org_id,
+            "invoice.paid",
+            Kind::Invoice.encode(paid.id),
+            Some(paid.customer_id),
+            serde_json::json!({"number": paid.number, "due_date": paid.due_date}),
+        ));
+    }
+    events::insert_many(c, &event_rows)?;
+    crate::service::hooks::cash_applied(c, org_id, &touched)?;
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results)
+}
+
+/// A repeated payment (same external id): unchanged if the same, else its details change;
+/// money that is already applied constrains what may change.
+fn update_existing(
+    c: &mut DbConnection,
+    org_id: i64,
+    current: &PaymentRow,
+    d: &PaymentData,
+) -> Result<UpsertOutcome, AppError> {
+    let same = current.customer_id == d.customer_id
+        && current.currency == d.currency.code()
+        && current.amount_minor == d.amount_minor
+        && current.received_on == d.received_on
+        && current.method == d.method
+        && current.reference == d.reference;
+    if same {
+        return Ok(UpsertOutcome::Unchanged);
+    }
+    if current.status == "reversed" {
+        return Err(AppError::Conflict("the payment is reversed and cannot change".into()));
+    }
+    if current.customer_id != d.customer_id || current.currency != d.currency.code() {
+        return Err(AppError::Conflict(
+            "the customer and currency of a posted payment cannot change".into(),
+        ));
+    }
+    if d.amount_minor < current.allocated_minor {
+        return Err(AppError::Conflict(
+            "the new amount is below what is already allocated from this payment".into(),
+        ));
+    }
+    repo::update_details(
+        c,
+        org_id,
+        current.id,
+        d.received_on,
+        &d.method,
+        d.reference.as_deref(),
+        d.amount_minor,
+    )?;
+    repo::refresh_balances(c, &[], &[current.id])?;
+    Ok(UpsertOutcome::Updated)
+}
+
+/// Applies a payment's unapplied cash: to the requested invoices, or by the automatic
+/// rules when none are given.
+pub fn allocate(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    payment_id: i64,
+    requested: Option<&[AllocationInput]>,
+) -> Result<PaymentRow, AppError> {
+    let payment = repo::lock(c, org_id, payment_id)?;
+    if payment.status == "reversed" {
+        return Err(AppError::Conflict("the payment is reversed".into()));
+    }
+    let currency = Currency::parse(&payment.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;
+    let explicit = match requested {
+        Some(list) => {
+            let mut v = Violations::new();
+            let parsed = parse_allocations(&mut v, list, currency);
+            v.into_result(Some(parsed))?
+        }
+        None => None,
+    };
+    let available = payment.amount_minor - payment.allocated_minor;
+    if available == 0 {
+        return Err(AppError::Conflict("the payment is fully applied".into()));
+    }
+    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &[payment.customer_id])?;
+    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+    let extra: Vec<i64> = explicit
+        .iter()
+        .flatten()
+        .filter_map(|r| r.invoice_id)
+        .filter(|id| !locked.contains(id))
+        .collect();
+    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
+    let mut book = Book::new(rows);
+    let rules = settings(c, org_id)?.allocation_rules;
+    let decided = book.allocate(
+        payment.customer_id,
+        &payment.currency,
+        available,
+        payment.reference.as_deref(),
+        explicit.as_deref(),
+        &rules,
+    )?;
+    if decided.is_empty() {
+        return Err(AppError::Conflict(
+            "no open invoice of this customer and currency to apply the payment to".into(),
+        ));
+    }
+    let at = now();
+    let today = at.date();
+    let rows: Vec<NewAllocation> = decided
+        .iter()
+        .map(|a| NewAllocation {
+            org_id,
+            payment_id: Some(payment.id),
+            credit_note_id: None,
+            invoice_id: a.invoice_id,
+            amount_minor: a.amount_minor,
+            rule: a.rule.as_str().to_string(),
+            applied_on: today.max(payment.received_on),
+            created_by: actor.to_string(),
+            created_at: at,
+        })
+        .collect();
+    repo::insert_allocations(c, &rows)?;
+    finish(c, org_id, &book, &[payment.id])?;
+    repo::find(c, org_id, payment.id)
+}
+
+/// Re-derives balances, records `invoice.paid` events and runs the hooks.
+fn finish(c: &mut DbConnection, org_id: i64, book: &Book, payment_ids: &[i64]) -> Result<(), AppError> {
+    let touched: Vec<i64> = book.touched.iter().copied().collect();
+    repo::refresh_balances(c, &touched, payment_ids)?;
+    let paid: Vec<NewEvent> = book
+        .newly_paid()
+        .into_iter()
+        .map(|r| {
+            NewEvent::new(
+                org_id,
+                "invoice.paid",
+                Kind::Invoice.encode(r.id),
+                Some(r.customer_id),
+                serde_json::json!({"number": r.number, "due_date": r.due_date}),
+            )
+        })
+        .collect();
+    events::insert_many(c, &paid)?;
+    crate::service::hooks::cash_applied(c, org_id, &touched)
+}
+
+/// Unapplies one allocation of a payment; it stays in the history as released.
+pub fn unallocate(
+    c: &mut DbConnection,
+    org_id: i64,
+    payment_id: i64,
+    allocation_id: i64,
+) -> Result<PaymentRow, AppError> {
+    let payment = repo::lock(c, org_id, payment_id)?;
+    let allocation = repo::allocations_of_payments(c, &[payment.id])?
+        .into_iter()
+        .find(|a| a.id == allocation_id)
+        .ok_or_else(|| AppError::not_found("allocation"))?;
+    if allocation.released_at.is_some() {
+        return Err(AppError::Conflict("the allocation is already released".into()));
+    }
+    repo::lock_invoices(c, org_id, &[allocation.invoice_id])?;
+    repo::release(c, org_id, &[allocation.id], "unapplied")?;
+    repo::refresh_balances(c, &[allocation.invoice_id], &[payment.id])?;
+    events::insert_many(
+        c,
+        &[NewEvent::new(
+            org_id,
+            "allocation.released",
+            Kind::Payment.encode(payment.id),
+            Some(payment.customer_id),
+            serde_json::json!({"allocation_id": allocation.id, "invoice_id": Kind::Invoice.encode(allocation.invoice_id), "amount_minor": allocation.amount_minor}),
+        )],
+    )?;
+    repo::find(c, org_id, payment.id)
+}
+
+/// Reverses a payment (bounced cheque, chargeback, returned direct debit): releases all its
+/// allocations, reopening the invoices, and records the fact for risk signals.
+pub fn reverse(c: &mut DbConnection, org_id: i64, payment_id: i64, reason: &str) -> Result<PaymentRow, AppError> {
+    let payment = repo::lock(c, org_id, payment_id)?;
+    if payment.status == "reversed" {
+        return Err(AppError::Conflict("the payment is already reversed".into()));
+    }
+    let live: Vec<_> = repo::allocations_of_payments(c, &[payment.id])?
+        .into_iter()
+        .filter(|a| a.released_at.is_none())
+        .collect();
+    let invoice_ids: Vec<i64> = live
+        .iter()
+        .map(|a| a.invoice_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    repo::lock_invoices(c, org_id, &invoice_ids)?;
+    let ids: Vec<i64> = live.iter().map(|a| a.id).collect();
+    repo::release(c, org_id, &ids, &format!("payment reversed: {reason}"))?;
+    repo::mark_reversed(c, org_id, payment.id, reason)?;
+    repo::refresh_balances(c, &invoice_ids, &[payment.id])?;
+    events::insert_many(
+        c,
+        &[NewEvent::new(
+            org_id,
+            "payment.reversed",
+            Kind::Payment.encode(payment.id),
+            Some(payment.customer_id),
+            serde_json::json!({"reason": reason, "amount_minor": payment.amount_minor, "currency": payment.currency,
+                               "reopened_invoices": invoice_ids.iter().map(|i| Kind::Invoice.encode(*i)).collect::<Vec<_>>()}),
+        )],
+    )?;
+    repo::find(c, org_id, payment.id)
+}
+
+/// Applies a credit note's open credit to invoices of the same customer and currency.
+pub fn apply_credit_note(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    credit_note_id: i64,
+    requested: Option<&[AllocationInput]>,
+    today: NaiveDate,
+) -> Result<InvoiceRow, AppError> {
+    let mut note_rows = repo::lock_invoices(c, org_id, &[credit_note_id])?;
+    let note = note_rows.pop().ok_or_else(|| AppError::not_found("credit note"))?;
+    if note.kind != "credit_note" {
+        return Err(AppError::Conflict(
+            "only a credit note can be applied to invoices".into(),
+        ));
+    }
+    if note.status().is_closed_by_decision() {
+        return Err(AppError::Conflict(format!(
+            "the credit note is {}",
+            note.status().as_str()
+        )));
+    }
+    if note.open_minor == 0 {
+        return Err(AppError::Conflict("the credit note is fully applied".into()));
+    }
+    let currency = Currency::parse(&note.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;
+    let explicit = match requested {
+        Some(list) => {
+            let mut v = Violations::new();
+            let parsed = parse_allocations(&mut v, list, currency);
+            v.into_result(Some(parsed))?
+        }
+        None => None,
+    };
+    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &[note.customer_id])?;
+    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+    let extra: Vec<i64> = explicit
+        .iter()
+        .flatten()
+        .filter_map(|r| r.invoice_id)
+        .filter(|id| !locked.contains(id))
+        .collect();
+    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
+    let mut book = Book::new(rows);
+    let rules = settings(c, org_id)?.allocation_rules;
+    let decided = book.allocate(
+        note.customer_id,
+        &note.currency,
+        note.open_minor,
+        None,
+        explicit.as_deref(),
+        &rules,
+    )?;
+    if decided.is_empty() {
+        return Err(AppError::Conflict(
+            "no open invoice of this customer and currency to apply the credit note to".into(),
+        ));
+    }
+    let at = now();
+    let rows: Vec<NewAllocation> = decided
+        .iter()
+        .map(|a| NewAllocation {
+            org_id,
+            payment_id: None,
+            credit_note_id: Some(note.id),
+            invoice_id: a.invoice_id,
+            amount_minor: a.amount_minor,
+            rule: a.rule.as_str().to_string(),
+            applied_on: today,
+            created_by: actor.to_string(),
+            created_at: at,
+        })
+        .collect();
+    repo::insert_allocations(c, &rows)?;
+    book.touched.insert(note.id);
+    finish(c, org_id, &book, &[])?;
+    crate::db::repo::invoices::find(c, org_id, note.id)
+}
