@@ -526,6 +526,7 @@ pub fn unallocate(
     repo::lock_invoices(c, org_id, &[allocation.invoice_id])?;
     repo::release(c, org_id, &[allocation.id], "unapplied")?;
     repo::refresh_balances(c, &[allocation.invoice_id], &[payment.id])?;
+    crate::service::hooks::cash_applied(c, org_id, &[allocation.invoice_id])?;
     events::insert_many(
         c,
         &[NewEvent::new(
@@ -561,6 +562,7 @@ pub fn reverse(c: &mut DbConnection, org_id: i64, payment_id: i64, reason: &str)
     repo::release(c, org_id, &ids, &format!("payment reversed: {reason}"))?;
     repo::mark_reversed(c, org_id, payment.id, reason)?;
     repo::refresh_balances(c, &invoice_ids, &[payment.id])?;
+    crate::service::hooks::cash_applied(c, org_id, &invoice_ids)?;
     events::insert_many(
         c,
         &[NewEvent::new(
