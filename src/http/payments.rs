@@ -423,13 +423,19 @@ pub async fn allocate(
 ) -> Result<HttpResponse, AppError> {
     auth.require(LEDGER_WRITERS)?;
     let key = key_for(&req, &*body)?;
-    let (org, actor, id, body) = (auth.org_id, auth.subject.clone(), payment_id(&path)?, body.into_inner());
+    let (org, actor, id, body, today) = (
+        auth.org_id,
+        auth.subject.clone(),
+        payment_id(&path)?,
+        body.into_inner(),
+        state.today(),
+    );
     let outcome = db::run(&state.pool, move |c| {
         idempotency::run(
             c,
             org,
             key.as_ref(),
-            |c| service::payments::allocate(c, org, &actor, id, body.allocations.as_deref()),
+            |c| service::payments::allocate(c, org, &actor, id, body.allocations.as_deref(), today),
             |c, row| Ok((200, to_json(&PaymentResponse::load(c, row)?)?)),
         )
     })

@@ -114,6 +114,86 @@ impl Book {
     }
 }
 
+/// Locks the open invoices of `customer_ids` and any other invoice named explicitly (one
+/// locking statement each, in id order) and returns them as the working book.
+fn lock_book(c: &mut DbConnection, org_id: i64, customer_ids: &[i64], named: &[i64]) -> Result<Book, AppError> {
+    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, customer_ids)?;
+    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+    let extra: Vec<i64> = named
+        .iter()
+        .copied()
+        .filter(|id| !locked.contains(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
+    Ok(Book::new(rows))
+}
+
+/// Where applied money comes from.
+struct Source<'a> {
+    customer_id: i64,
+    currency: &'a str,
+    available: i64,
+    reference: Option<&'a str>,
+    payment_id: Option<i64>,
+    credit_note_id: Option<i64>,
+    applied_on: NaiveDate,
+}
+
+/// Applies a source's available money to the requested invoices, or by the automatic
+/// rules, and writes the allocations. Returns the book with what it touched.
+fn apply_source(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    source: &Source<'_>,
+    requested: Option<&[AllocationInput]>,
+) -> Result<Book, AppError> {
+    let currency = Currency::parse(source.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;
+    let explicit = match requested {
+        Some(list) => {
+            let mut v = Violations::new();
+            let parsed = parse_allocations(&mut v, list, currency);
+            v.into_result(Some(parsed))?
+        }
+        None => None,
+    };
+    let named: Vec<i64> = explicit.iter().flatten().filter_map(|r| r.invoice_id).collect();
+    let mut book = lock_book(c, org_id, &[source.customer_id], &named)?;
+    let rules = settings(c, org_id)?.allocation_rules;
+    let decided = book.allocate(
+        source.customer_id,
+        source.currency,
+        source.available,
+        source.reference,
+        explicit.as_deref(),
+        &rules,
+    )?;
+    if decided.is_empty() {
+        return Err(AppError::Conflict(
+            "no open invoice of this customer and currency to apply the money to".into(),
+        ));
+    }
+    let at = now();
+    let rows: Vec<NewAllocation> = decided
+        .iter()
+        .map(|a| NewAllocation {
+            org_id,
+            payment_id: source.payment_id,
+            credit_note_id: source.credit_note_id,
+            invoice_id: a.invoice_id,
+            amount_minor: a.amount_minor,
+            rule: a.rule.as_str().to_string(),
+            applied_on: source.applied_on,
+            created_by: actor.to_string(),
+            created_at: at,
+        })
+        .collect();
+    repo::insert_allocations(c, &rows)?;
+    Ok(book)
+}
+
 fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
     Ok(OrgSettings::from_stored(
         &crate::db::repo::organizations::find(c, org_id)?.settings,
@@ -263,17 +343,11 @@ fn post_valid(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &new_customers)?;
-    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
     let explicit_ids: Vec<i64> = drafts
         .iter()
         .flat_map(|(_, d)| d.explicit.iter().flatten().filter_map(|r| r.invoice_id))
-        .filter(|id| !locked.contains(id))
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
-    rows.extend(repo::lock_invoices(c, org_id, &explicit_ids)?);
-    let mut book = Book::new(rows);
+    let mut book = lock_book(c, org_id, &new_customers, &explicit_ids)?;
 
     let mut results: Vec<(usize, ItemResult)> = Vec::with_capacity(drafts.len());
     let mut new_payments: Vec<(usize, NewPayment, Vec<Allocation>)> = Vec::new();
@@ -424,65 +498,26 @@ pub fn allocate(
     actor: &str,
     payment_id: i64,
     requested: Option<&[AllocationInput]>,
+    today: NaiveDate,
 ) -> Result<PaymentRow, AppError> {
     let payment = repo::lock(c, org_id, payment_id)?;
     if payment.status == "reversed" {
         return Err(AppError::Conflict("the payment is reversed".into()));
     }
-    let currency = Currency::parse(&payment.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;
-    let explicit = match requested {
-        Some(list) => {
-            let mut v = Violations::new();
-            let parsed = parse_allocations(&mut v, list, currency);
-            v.into_result(Some(parsed))?
-        }
-        None => None,
-    };
     let available = payment.amount_minor - payment.allocated_minor;
     if available == 0 {
         return Err(AppError::Conflict("the payment is fully applied".into()));
     }
-    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &[payment.customer_id])?;
-    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
-    let extra: Vec<i64> = explicit
-        .iter()
-        .flatten()
-        .filter_map(|r| r.invoice_id)
-        .filter(|id| !locked.contains(id))
-        .collect();
-    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
-    let mut book = Book::new(rows);
-    let rules = settings(c, org_id)?.allocation_rules;
-    let decided = book.allocate(
-        payment.customer_id,
-        &payment.currency,
+    let source = Source {
+        customer_id: payment.customer_id,
+        currency: &payment.currency,
         available,
-        payment.reference.as_deref(),
-        explicit.as_deref(),
-        &rules,
-    )?;
-    if decided.is_empty() {
-        return Err(AppError::Conflict(
-            "no open invoice of this customer and currency to apply the payment to".into(),
-        ));
-    }
-    let at = now();
-    let today = at.date();
-    let rows: Vec<NewAllocation> = decided
-        .iter()
-        .map(|a| NewAllocation {
-            org_id,
-            payment_id: Some(payment.id),
-            credit_note_id: None,
-            invoice_id: a.invoice_id,
-            amount_minor: a.amount_minor,
-            rule: a.rule.as_str().to_string(),
-            applied_on: today.max(payment.received_on),
-            created_by: actor.to_string(),
-            created_at: at,
-        })
-        .collect();
-    repo::insert_allocations(c, &rows)?;
+        reference: payment.reference.as_deref(),
+        payment_id: Some(payment.id),
+        credit_note_id: None,
+        applied_on: today.max(payment.received_on),
+    };
+    let book = apply_source(c, org_id, actor, &source, requested)?;
     finish(c, org_id, &book, &[payment.id])?;
     repo::find(c, org_id, payment.id)
 }
@@ -602,55 +637,16 @@ pub fn apply_credit_note(
     if note.open_minor == 0 {
         return Err(AppError::Conflict("the credit note is fully applied".into()));
     }
-    let currency = Currency::parse(&note.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;
-    let explicit = match requested {
-        Some(list) => {
-            let mut v = Violations::new();
-            let parsed = parse_allocations(&mut v, list, currency);
-            v.into_result(Some(parsed))?
-        }
-        None => None,
+    let source = Source {
+        customer_id: note.customer_id,
+        currency: &note.currency,
+        available: note.open_minor,
+        reference: None,
+        payment_id: None,
+        credit_note_id: Some(note.id),
+        applied_on: today,
     };
-    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, &[note.customer_id])?;
-    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
-    let extra: Vec<i64> = explicit
-        .iter()
-        .flatten()
-        .filter_map(|r| r.invoice_id)
-        .filter(|id| !locked.contains(id))
-        .collect();
-    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
-    let mut book = Book::new(rows);
-    let rules = settings(c, org_id)?.allocation_rules;
-    let decided = book.allocate(
-        note.customer_id,
-        &note.currency,
-        note.open_minor,
-        None,
-        explicit.as_deref(),
-        &rules,
-    )?;
-    if decided.is_empty() {
-        return Err(AppError::Conflict(
-            "no open invoice of this customer and currency to apply the credit note to".into(),
-        ));
-    }
-    let at = now();
-    let rows: Vec<NewAllocation> = decided
-        .iter()
-        .map(|a| NewAllocation {
-            org_id,
-            payment_id: None,
-            credit_note_id: Some(note.id),
-            invoice_id: a.invoice_id,
-            amount_minor: a.amount_minor,
-            rule: a.rule.as_str().to_string(),
-            applied_on: today,
-            created_by: actor.to_string(),
-            created_at: at,
-        })
-        .collect();
-    repo::insert_allocations(c, &rows)?;
+    let mut book = apply_source(c, org_id, actor, &source, requested)?;
     book.touched.insert(note.id);
     finish(c, org_id, &book, &[])?;
     crate::db::repo::invoices::find(c, org_id, note.id)
