@@ -46,6 +46,18 @@ pub const READERS: &[Role] = &Role::ALL;
 pub const LEDGER_WRITERS: &[Role] = &[Role::Admin, Role::Manager, Role::Integration];
 /// Who may cancel or write off an invoice.
 pub const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
+/// Who does collection work: takes promises, agrees plans, raises disputes.
+pub const COLLECTION_STAFF: &[Role] = &[Role::Admin, Role::Manager, Role::Collector, Role::Sales];
+/// Who may raise and edit disputes: collection staff, and the ERP pushing them.
+pub const DISPUTE_WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::Manager,
+    Role::Collector,
+    Role::Sales,
+    Role::Integration,
+];
+/// Who may agree payment plans.
+pub const PLAN_WRITERS: &[Role] = &[Role::Admin, Role::Manager, Role::Collector];
 /// Who may manage API clients.
 pub const ADMINS: &[Role] = &[Role::Admin];
 

@@ -73,6 +73,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        disputed_minor -> BigInt,
     }
 }
 
@@ -141,7 +142,149 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    promises (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        amount_minor -> BigInt,
+        currency -> Text,
+        promised_date -> Date,
+        created_on -> Date,
+        window_end -> Date,
+        channel -> Text,
+        contact_name -> Nullable<Text>,
+        taken_by -> Text,
+        notes -> Nullable<Text>,
+        status -> Text,
+        paid_minor -> BigInt,
+        evaluated_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    promise_invoices (promise_id, invoice_id) {
+        promise_id -> BigInt,
+        invoice_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    payment_plans (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        currency -> Text,
+        total_minor -> BigInt,
+        frequency -> Nullable<Text>,
+        grace_days -> Integer,
+        created_on -> Date,
+        status -> Text,
+        paid_minor -> BigInt,
+        defaulted_on -> Nullable<Date>,
+        cancel_reason -> Nullable<Text>,
+        created_by -> Text,
+        evaluated_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    plan_invoices (plan_id, invoice_id) {
+        plan_id -> BigInt,
+        invoice_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    plan_instalments (id) {
+        id -> BigInt,
+        plan_id -> BigInt,
+        seq -> Integer,
+        due_date -> Date,
+        amount_minor -> BigInt,
+        paid_minor -> BigInt,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    disputes (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        invoice_id -> BigInt,
+        amount_minor -> BigInt,
+        currency -> Text,
+        reason -> Text,
+        description -> Nullable<Text>,
+        raised_via -> Nullable<Text>,
+        raised_on -> Date,
+        owner_department -> Text,
+        assignee -> Nullable<Text>,
+        due_by -> Nullable<Date>,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        resolved_on -> Nullable<Date>,
+        credit_note_id -> Nullable<BigInt>,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dispute_comments (id) {
+        id -> BigInt,
+        dispute_id -> BigInt,
+        author -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        priority -> Text,
+        assignee -> Nullable<Text>,
+        title -> Text,
+        due_on -> Date,
+        status -> Text,
+        source_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    risk_facts (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        subject_id -> Text,
+        occurred_on -> Date,
+        amount_minor -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(promise_invoices -> promises (promise_id));
+diesel::joinable!(plan_invoices -> payment_plans (plan_id));
+diesel::joinable!(plan_instalments -> payment_plans (plan_id));
+diesel::joinable!(dispute_comments -> disputes (dispute_id));
 diesel::joinable!(allocations -> payments (payment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -153,4 +296,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     allocations,
     idempotency_keys,
     events,
+    promises,
+    promise_invoices,
+    payment_plans,
+    plan_invoices,
+    plan_instalments,
+    disputes,
+    dispute_comments,
+    tasks,
+    risk_facts,
 );

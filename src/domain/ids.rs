@@ -10,6 +10,12 @@ pub enum Kind {
     Payment,
     Allocation,
     Event,
+    Promise,
+    Plan,
+    Instalment,
+    Dispute,
+    Comment,
+    Task,
 }
 
 impl Kind {
@@ -22,6 +28,12 @@ impl Kind {
             Kind::Payment => "pay_",
             Kind::Allocation => "alc_",
             Kind::Event => "evt_",
+            Kind::Promise => "ptp_",
+            Kind::Plan => "plan_",
+            Kind::Instalment => "ins_",
+            Kind::Dispute => "dsp_",
+            Kind::Comment => "cmt_",
+            Kind::Task => "task_",
         }
     }
 

@@ -3,10 +3,14 @@
 
 pub mod aging;
 pub mod allocation;
+pub mod collectable;
 pub mod customer;
+pub mod dispute;
 pub mod ids;
 pub mod invoice;
 pub mod money;
 pub mod payment;
+pub mod plan;
+pub mod promise;
 pub mod settings;
 pub mod text;

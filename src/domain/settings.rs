@@ -9,12 +9,34 @@ use crate::error::{FieldError, Violations};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"allocation_rules": ["reference", "exact_amount", "oldest_due"]}))]
+#[schema(example = json!({"allocation_rules": ["reference", "exact_amount", "oldest_due"],
+    "promise_tolerance_days": 2, "promise_min_share_percent": 0, "plan_grace_days": 5}))]
 pub struct OrgSettings {
     /// Automatic cash-application rules, in the order they are tried. Any subset of
     /// `reference`, `exact_amount`, `oldest_due`; an empty list leaves payments unapplied.
     #[serde(default = "default_rules")]
     pub allocation_rules: Vec<Rule>,
+    /// Days after the promised date during which a payment still keeps a promise.
+    #[serde(default = "default_tolerance")]
+    #[schema(minimum = 0, maximum = 60)]
+    pub promise_tolerance_days: u32,
+    /// Share of the promised amount (percent) that makes a late promise partially kept
+    /// rather than broken; 0 means any payment.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
+    pub promise_min_share_percent: u32,
+    /// Days an instalment may stay unpaid after its date before its plan defaults.
+    #[serde(default = "default_grace")]
+    #[schema(minimum = 0, maximum = 90)]
+    pub plan_grace_days: u32,
+}
+
+fn default_tolerance() -> u32 {
+    2
+}
+
+fn default_grace() -> u32 {
+    5
 }
 
 fn default_rules() -> Vec<Rule> {
@@ -25,6 +47,9 @@ impl Default for OrgSettings {
     fn default() -> Self {
         OrgSettings {
             allocation_rules: default_rules(),
+            promise_tolerance_days: default_tolerance(),
+            promise_min_share_percent: 0,
+            plan_grace_days: default_grace(),
         }
     }
 }
@@ -46,6 +71,15 @@ impl OrgSettings {
                 v.add(format!("allocation_rules[{i}]"), "appears more than once");
             }
         }
+        if self.promise_tolerance_days > 60 {
+            v.add("promise_tolerance_days", "must be between 0 and 60");
+        }
+        if self.promise_min_share_percent > 100 {
+            v.add("promise_min_share_percent", "must be between 0 and 100");
+        }
+        if self.plan_grace_days > 90 {
+            v.add("plan_grace_days", "must be between 0 and 90");
+        }
         v.finish()
     }
 }
@@ -60,7 +94,11 @@ mod tests {
         assert_eq!(OrgSettings::from_stored("garbage"), OrgSettings::default());
         let s = OrgSettings {
             allocation_rules: vec![Rule::OldestDue, Rule::OldestDue, Rule::Explicit],
+            promise_tolerance_days: 61,
+            ..OrgSettings::default()
         };
-        assert_eq!(s.validate().expect_err("invalid").len(), 2);
+        assert_eq!(s.validate().expect_err("invalid").len(), 3);
+        assert_eq!(OrgSettings::default().promise_tolerance_days, 2);
+        assert_eq!(OrgSettings::default().plan_grace_days, 5);
     }
 }

@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[schema(example = json!({
     "id": "inv_1", "external_id": "F-2026-0042", "customer_id": "cus_1", "kind": "invoice",
     "number": "2026/0042", "currency": "EUR", "amount": "1210.00", "tax_amount": "210.00",
-    "open_amount": "1210.00", "written_off_amount": "0.00", "issue_date": "2026-10-01",
+    "open_amount": "1210.00", "written_off_amount": "0.00", "disputed_amount": "0.00", "issue_date": "2026-10-01",
     "due_date": "2026-10-31", "purchase_order": "PO-889", "delivered_on": "2026-10-02",
     "status": "open", "status_reason": null, "paid_on": null, "days_overdue": 23, "version": 1,
     "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
@@ -59,6 +59,8 @@ pub struct InvoiceResponse {
     /// Amount minus what payments and credit notes have paid and what was written off.
     pub open_amount: String,
     pub written_off_amount: String,
+    /// Amount under open disputes: kept out of collection until resolved.
+    pub disputed_amount: String,
     pub issue_date: NaiveDate,
     pub due_date: NaiveDate,
     pub purchase_order: Option<String>,
@@ -88,6 +90,7 @@ impl InvoiceResponse {
             tax_amount: format_stored(r.tax_minor, &r.currency),
             open_amount: format_stored(r.open_minor, &r.currency),
             written_off_amount: format_stored(r.written_off_minor, &r.currency),
+            disputed_amount: format_stored(r.disputed_minor, &r.currency),
             issue_date: r.issue_date,
             due_date: r.due_date,
             purchase_order: r.purchase_order.clone(),

@@ -2,12 +2,15 @@
 //! a problem+json), pagination, and one module per resource.
 
 pub mod api_clients;
+pub mod collection;
 pub mod customers;
+pub mod disputes;
 pub mod events;
 pub mod health;
 pub mod invoices;
 pub mod openapi;
 pub mod payments;
+pub mod promises;
 pub mod settings;
 pub mod token;
 
@@ -41,7 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(invoices::configure)
                 .configure(payments::configure)
                 .configure(settings::configure)
-                .configure(events::configure),
+                .configure(events::configure)
+                .configure(promises::configure)
+                .configure(disputes::configure)
+                .configure(collection::configure),
         );
 }
 

@@ -9,7 +9,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{api_clients, customers, events, health, invoices, payments, settings, token};
+use crate::http::{
+    api_clients, collection, customers, disputes, events, health, invoices, payments, promises, settings, token,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +32,10 @@ in the currency's minor-unit precision.",
         payments::create, payments::list, payments::get, payments::upsert, payments::batch,
         payments::allocate, payments::unallocate, payments::reverse, payments::apply_credit_note,
         settings::get, settings::patch, events::list,
+        promises::create, promises::list, promises::get, promises::patch, promises::cancel, promises::evaluate,
+        promises::create_plan, promises::list_plans, promises::get_plan, promises::cancel_plan,
+        disputes::create, disputes::list, disputes::get, disputes::patch, disputes::comment, disputes::resolve,
+        disputes::report, collection::collectable, collection::tasks, collection::summary,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
@@ -42,6 +48,11 @@ in the currency's minor-unit precision.",
         (name = "payments", description = "Payments and cash application"),
         (name = "settings", description = "Organisation settings"),
         (name = "events", description = "The event log"),
+        (name = "promises", description = "Promises to pay and their evaluation"),
+        (name = "payment-plans", description = "Payment plans (instalments)"),
+        (name = "disputes", description = "Disputes and their resolution"),
+        (name = "reports", description = "Reports for management"),
+        (name = "collection", description = "What the collection engine chases, and collector tasks"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

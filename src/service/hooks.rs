@@ -1,13 +1,41 @@
-//! Hook points other features attach to. `cash_applied` runs inside the transaction that
-//! applied or released money on invoices, after their balances were re-derived.
+//! Hook points run inside the transaction that changed money on invoices, after their
+//! balances were re-derived: promises and payment plans covering those invoices (or their
+//! customers' on-account promises) are re-evaluated at once, so a promise is kept the
+//! moment the payment that keeps it is posted.
+
+use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::schema::invoices;
 use crate::error::AppError;
+use crate::service::{plans, promises};
 
 /// Called with the invoices whose balance just changed (payments, credit notes,
-/// unapplications, reversals). Promise re-evaluation and the cancellation of collection
-/// actions planned for paid invoices are attached here as those features land; the
-/// `invoice.paid` events it follows are already written by the caller.
-pub fn cash_applied(_conn: &mut DbConnection, _org_id: i64, _invoice_ids: &[i64]) -> Result<(), AppError> {
-    Ok(())
+/// unapplications, reversals).
+pub fn cash_applied(conn: &mut DbConnection, org_id: i64, invoice_ids: &[i64]) -> Result<(), AppError> {
+    if invoice_ids.is_empty() {
+        return Ok(());
+    }
+    let mut customers: Vec<i64> = Vec::new();
+    for chunk in invoice_ids.chunks(1000) {
+        customers.extend(
+            invoices::table
+                .filter(invoices::org_id.eq(org_id))
+                .filter(invoices::id.eq_any(chunk))
+                .select(invoices::customer_id)
+                .distinct()
+                .load::<i64>(conn)?,
+        );
+    }
+    customers.sort_unstable();
+    customers.dedup();
+    payment_received(conn, org_id, &customers)
+}
+
+/// Called when money arrives for customers (also unapplied cash, which counts towards
+/// on-account promises).
+pub fn payment_received(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
+    let today = crate::db::now().date();
+    let mut summary = promises::evaluate_customers(conn, org_id, customers, today)?;
+    plans::evaluate(conn, org_id, Some(customers), today, &mut summary)
 }

@@ -2,12 +2,16 @@
 //! combining repositories and domain rules. Handlers call these and nothing below them.
 
 pub mod api_clients;
+pub mod collectable;
 pub mod customers;
 pub mod directory;
+pub mod disputes;
 pub mod hooks;
 pub mod idempotency;
 pub mod invoices;
 pub mod payments;
+pub mod plans;
+pub mod promises;
 pub mod statements;
 
 use serde::{Deserialize, Serialize};

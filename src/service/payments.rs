@@ -442,7 +442,13 @@ fn post_valid(
         ));
     }
     events::insert_many(c, &event_rows)?;
-    crate::service::hooks::cash_applied(c, org_id, &touched)?;
+    let payers: Vec<i64> = new_payments
+        .iter()
+        .map(|(_, p, _)| p.customer_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    crate::service::hooks::payment_received(c, org_id, &payers)?;
     results.sort_by_key(|(i, _)| *i);
     Ok(results)
 }
@@ -597,7 +603,19 @@ pub fn reverse(c: &mut DbConnection, org_id: i64, payment_id: i64, reason: &str)
     repo::release(c, org_id, &ids, &format!("payment reversed: {reason}"))?;
     repo::mark_reversed(c, org_id, payment.id, reason)?;
     repo::refresh_balances(c, &invoice_ids, &[payment.id])?;
-    crate::service::hooks::cash_applied(c, org_id, &invoice_ids)?;
+    crate::db::repo::tasks::record_fact(
+        c,
+        &crate::db::repo::tasks::NewRiskFact {
+            org_id,
+            customer_id: payment.customer_id,
+            kind: "payment_reversed",
+            subject_id: &Kind::Payment.encode(payment.id),
+            occurred_on: now().date(),
+            amount_minor: Some(payment.amount_minor),
+            currency: Some(&payment.currency),
+        },
+    )?;
+    crate::service::hooks::payment_received(c, org_id, &[payment.customer_id])?;
     events::insert_many(
         c,
         &[NewEvent::new(

@@ -5,8 +5,10 @@ mod helpers;
 
 mod auth;
 mod customers;
+mod disputes;
 mod health;
 mod invoices;
 mod openapi;
 mod payments;
+mod promises;
 mod tenancy;

@@ -35,6 +35,8 @@ pub struct InvoiceRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Amount under open disputes, kept out of collection.
+    pub disputed_minor: i64,
 }
 
 /// What is written for one invoice: its data plus the derived balance and status.

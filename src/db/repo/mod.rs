@@ -3,8 +3,12 @@
 
 pub mod api_clients;
 pub mod customers;
+pub mod disputes;
 pub mod events;
 pub mod idempotency;
 pub mod invoices;
 pub mod organizations;
 pub mod payments;
+pub mod plans;
+pub mod promises;
+pub mod tasks;

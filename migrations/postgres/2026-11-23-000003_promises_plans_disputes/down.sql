@@ -1,0 +1,10 @@
+DROP TABLE risk_facts;
+DROP TABLE tasks;
+DROP TABLE dispute_comments;
+DROP TABLE disputes;
+DROP TABLE plan_instalments;
+DROP TABLE plan_invoices;
+DROP TABLE payment_plans;
+DROP TABLE promise_invoices;
+DROP TABLE promises;
+ALTER TABLE invoices DROP COLUMN disputed_minor;

@@ -1,0 +1,105 @@
+//! The "due for dunning" query the collection engine builds on: every open invoice of the
+//! organisation with its collectable amount (open minus disputed) and, when it must not be
+//! chased, why (customer paused, fully disputed, in an active payment plan, promised).
+//! Set-based: a page of invoices and four queries for the facts, whatever the page size.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::repo::invoices::InvoiceRow;
+use crate::db::schema::{customers, invoices};
+use crate::domain::collectable::{Exclusion, InvoiceFacts, collectable_amount, exclusion};
+use crate::error::AppError;
+
+#[derive(Debug, Clone)]
+pub struct CollectableItem {
+    pub invoice: InvoiceRow,
+    pub collectable_minor: i64,
+    pub days_past_due: i64,
+    pub exclusion: Option<Exclusion>,
+}
+
+/// One page of open invoices (by id after `after_id`) as the collection engine sees them
+/// as of a date.
+pub fn collectable_items(
+    c: &mut DbConnection,
+    org_id: i64,
+    as_of: NaiveDate,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<CollectableItem>, AppError> {
+    let page: Vec<InvoiceRow> = invoices::table
+        .filter(invoices::org_id.eq(org_id))
+        .filter(invoices::id.gt(after_id))
+        .filter(invoices::open_minor.gt(0))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(invoices::status.eq_any(["open", "partially_paid"]))
+        .order(invoices::id.asc())
+        .limit(limit)
+        .select(InvoiceRow::as_select())
+        .load(c)?;
+    let ids: Vec<i64> = page.iter().map(|i| i.id).collect();
+    let customer_ids: Vec<i64> = page
+        .iter()
+        .map(|i| i.customer_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut paused: HashMap<i64, Option<NaiveDate>> = HashMap::new();
+    for chunk in customer_ids.chunks(1000) {
+        paused.extend(
+            customers::table
+                .filter(customers::id.eq_any(chunk))
+                .select((customers::id, customers::dunning_paused_until))
+                .load::<(i64, Option<NaiveDate>)>(c)?,
+        );
+    }
+    let promised: HashSet<i64> = crate::db::repo::promises::promised_invoices(c, &ids)?
+        .into_iter()
+        .collect();
+    let on_account = on_account_promises(c, org_id, &customer_ids)?;
+    let planned: HashSet<i64> = crate::db::repo::plans::invoices_in_active_plans(c, &ids)?
+        .into_iter()
+        .collect();
+    Ok(page
+        .into_iter()
+        .map(|invoice| {
+            let facts = InvoiceFacts {
+                open_minor: invoice.open_minor,
+                disputed_minor: invoice.disputed_minor,
+                paused_until: paused.get(&invoice.customer_id).copied().flatten(),
+                promised: promised.contains(&invoice.id)
+                    || on_account.contains(&(invoice.customer_id, invoice.currency.clone())),
+                in_active_plan: planned.contains(&invoice.id),
+            };
+            CollectableItem {
+                collectable_minor: collectable_amount(&facts),
+                days_past_due: crate::domain::invoice::days_past_due(invoice.due_date, as_of),
+                exclusion: exclusion(&facts, as_of),
+                invoice,
+            }
+        })
+        .collect())
+}
+
+/// (customer, currency) pairs with an open promise on account (covering no invoice).
+fn on_account_promises(
+    c: &mut DbConnection,
+    org_id: i64,
+    customers: &[i64],
+) -> Result<HashSet<(i64, String)>, AppError> {
+    let open = crate::db::repo::promises::open_promises(c, org_id, Some(customers))?;
+    let ids: Vec<i64> = open.iter().map(|p| p.id).collect();
+    let linked: HashSet<i64> = crate::db::repo::promises::links(c, &ids)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    Ok(open
+        .into_iter()
+        .filter(|p| !linked.contains(&p.id))
+        .map(|p| (p.customer_id, p.currency))
+        .collect())
+}
