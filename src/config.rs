@@ -19,6 +19,8 @@ pub struct Config {
     pub token_audience: String,
     pub token_ttl: Duration,
     pub external_idp: Option<ExternalIdp>,
+    /// The daily-jobs scheduler; `None` turns it off (`RECAUDO_SCHEDULER=off`).
+    pub scheduler: Option<crate::scheduler::SchedulerConfig>,
 }
 
 /// An external identity provider whose tokens are accepted beside the service's own.
@@ -75,6 +77,7 @@ impl Config {
             token_audience: var("RECAUDO_TOKEN_AUDIENCE").unwrap_or_else(|| "recaudo".into()),
             token_ttl,
             external_idp: ExternalIdp::from_env()?,
+            scheduler: scheduler_from_env()?,
         })
     }
 
@@ -92,6 +95,7 @@ impl Config {
             token_audience: "recaudo".into(),
             token_ttl: Duration::from_secs(3600),
             external_idp: None,
+            scheduler: None,
         }
     }
 }
@@ -119,6 +123,24 @@ impl ExternalIdp {
             audience,
         }))
     }
+}
+
+fn scheduler_from_env() -> Result<Option<crate::scheduler::SchedulerConfig>, String> {
+    if matches!(
+        var("RECAUDO_SCHEDULER").as_deref(),
+        Some("off") | Some("false") | Some("0")
+    ) {
+        return Ok(None);
+    }
+    let daily_at = match var("RECAUDO_DAILY_AT") {
+        Some(v) => chrono::NaiveTime::parse_from_str(&v, "%H:%M")
+            .map_err(|_| format!("RECAUDO_DAILY_AT must be a UTC time HH:MM, got `{v}`"))?,
+        None => chrono::NaiveTime::from_hms_opt(5, 0, 0).unwrap_or_default(),
+    };
+    Ok(Some(crate::scheduler::SchedulerConfig {
+        daily_at,
+        tick: Duration::from_secs(60),
+    }))
 }
 
 /// `"1h"`, `"30m"`, `"7d"` → a duration (humantime syntax), at least one second.

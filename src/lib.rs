@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod telemetry;
@@ -35,6 +36,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pub state: web::Data<AppState>,
+    scheduler: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Opens the database named by the configuration, creating the SQLite folder if needed,
@@ -81,6 +83,10 @@ impl Application {
             keys: Arc::new(keys),
             orgs: OrgDirectory::default(),
         });
+        let scheduler = config
+            .scheduler
+            .clone()
+            .map(|s| scheduler::start(state.pool.clone(), s));
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let app_state = state.clone();
@@ -107,6 +113,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            scheduler,
         })
     }
 
@@ -120,6 +127,10 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(stop) = &self.scheduler {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 }

@@ -280,6 +280,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    job_runs (org_id, job, run_date) {
+        org_id -> BigInt,
+        job -> Text,
+        run_date -> Date,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        summary -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(promise_invoices -> promises (promise_id));
 diesel::joinable!(plan_invoices -> payment_plans (plan_id));
@@ -305,4 +317,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dispute_comments,
     tasks,
     risk_facts,
+    job_runs,
 );

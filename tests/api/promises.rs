@@ -15,6 +15,7 @@ both_engines!(
     plan_defaults_after_the_grace_days_and_returns_invoices_to_collection,
     plan_rounding_in_jpy_and_bad_plans_are_refused,
     open_commitments_remove_invoices_from_collection,
+    daily_scheduler_evaluates_once_per_day,
 );
 
 fn today() -> NaiveDate {
@@ -535,4 +536,36 @@ async fn open_commitments_remove_invoices_from_collection(app: TestApp) {
     app.send(Method::GET, "/v1/collectable-items", Some(&viewer), None)
         .await
         .expect_problem(403);
+}
+
+/// The scheduler's daily entry point: runs the evaluation once per organisation and day,
+/// whatever the number of callers (it takes a lease in the database).
+async fn daily_scheduler_evaluates_once_per_day(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let inv = app.invoice(&c, "F-1", "100.00", &day(-30)).await;
+    let p = promise(
+        &app,
+        json!({"customer_id": c, "invoice_ids": [inv], "amount": "100.00", "promised_date": day(0)}),
+    )
+    .await;
+    let pool = app.state.pool.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().expect("connection");
+        let org = recaudo::db::repo::organizations::find_by_slug(&mut conn, recaudo::DEFAULT_ORG)
+            .expect("query")
+            .expect("default org");
+        let as_of = today() + Days::new(3);
+        let first = recaudo::scheduler::run_daily(&mut conn, org.id, as_of).expect("first run");
+        let second = recaudo::scheduler::run_daily(&mut conn, org.id, as_of).expect("second run");
+        (first, second)
+    })
+    .await
+    .expect("join");
+    assert_eq!(runs.0, vec![recaudo::scheduler::EVALUATION_JOB]);
+    assert!(runs.1.is_empty(), "the second call for the same day does nothing");
+    let p = app
+        .get(&format!("/v1/promises/{}", p["id"].as_str().expect("id")))
+        .await
+        .body;
+    assert_eq!(p["status"], "broken");
 }

@@ -63,7 +63,12 @@ pub fn complete(conn: &mut DbConnection, org_id: i64, key: &str, status: u16, bo
     Ok(())
 }
 
-/// Deletes keys older than `before`; returns how many.
-pub fn purge(conn: &mut DbConnection, before: chrono::NaiveDateTime) -> Result<usize, AppError> {
-    Ok(diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn)?)
+/// Deletes an organisation's keys older than `before`; returns how many.
+pub fn purge(conn: &mut DbConnection, org_id: i64, before: chrono::NaiveDateTime) -> Result<usize, AppError> {
+    Ok(diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::org_id.eq(org_id))
+            .filter(idempotency_keys::created_at.lt(before)),
+    )
+    .execute(conn)?)
 }

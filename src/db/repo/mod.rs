@@ -7,6 +7,7 @@ pub mod disputes;
 pub mod events;
 pub mod idempotency;
 pub mod invoices;
+pub mod jobs;
 pub mod organizations;
 pub mod payments;
 pub mod plans;

@@ -44,6 +44,13 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Organization, AppError> 
         .ok_or_else(|| AppError::not_found("organisation"))
 }
 
+pub fn all(conn: &mut DbConnection) -> Result<Vec<Organization>, AppError> {
+    Ok(organizations::table
+        .select(Organization::as_select())
+        .order(organizations::id.asc())
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut DbConnection) -> Result<i64, AppError> {
     Ok(organizations::table.count().get_result(conn)?)
 }
