@@ -74,6 +74,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         disputed_minor -> BigInt,
+        dunning_level -> Integer,
+        last_dunned_on -> Nullable<Date>,
+        clock_start -> Nullable<Date>,
     }
 }
 
@@ -292,7 +295,132 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    strategies (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        name -> Text,
+        is_default -> Bool,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    strategy_versions (id) {
+        id -> BigInt,
+        strategy_id -> BigInt,
+        org_id -> BigInt,
+        version -> Integer,
+        description -> Text,
+        rules -> Text,
+        steps -> Text,
+        status -> Text,
+        published_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    strategy_acknowledgements (version_id, subject) {
+        version_id -> BigInt,
+        subject -> Text,
+        acknowledged_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    templates (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        key -> Text,
+        language -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    collection_runs (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        as_of -> Date,
+        dry_run -> Bool,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        customers_examined -> BigInt,
+        invoices_examined -> BigInt,
+        actions_created -> BigInt,
+        summary -> Text,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    actions (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        run_id -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        strategy_version_id -> Nullable<BigInt>,
+        step_level -> Integer,
+        step_key -> Text,
+        action -> Text,
+        tone -> Text,
+        status -> Text,
+        assignee -> Nullable<Text>,
+        requires_approval -> Bool,
+        scheduled_on -> Date,
+        language -> Text,
+        recipient -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        body_text -> Nullable<Text>,
+        body_html -> Nullable<Text>,
+        approved_by -> Nullable<Text>,
+        completed_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    action_invoices (action_id, invoice_id) {
+        action_id -> BigInt,
+        invoice_id -> BigInt,
+        step_level -> Integer,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        action_id -> Nullable<BigInt>,
+        invoice_ids -> Text,
+        channel -> Text,
+        direction -> Text,
+        outcome -> Text,
+        notes -> Nullable<Text>,
+        next_action_on -> Nullable<Date>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(strategy_versions -> strategies (strategy_id));
+diesel::joinable!(action_invoices -> actions (action_id));
 diesel::joinable!(promise_invoices -> promises (promise_id));
 diesel::joinable!(plan_invoices -> payment_plans (plan_id));
 diesel::joinable!(plan_instalments -> payment_plans (plan_id));
@@ -318,4 +446,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     tasks,
     risk_facts,
     job_runs,
+    strategies,
+    strategy_versions,
+    strategy_acknowledgements,
+    templates,
+    collection_runs,
+    actions,
+    action_invoices,
+    activities,
 );

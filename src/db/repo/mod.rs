@@ -12,4 +12,5 @@ pub mod organizations;
 pub mod payments;
 pub mod plans;
 pub mod promises;
+pub mod strategies;
 pub mod tasks;

@@ -1,0 +1,11 @@
+DROP TABLE activities;
+DROP TABLE action_invoices;
+DROP TABLE actions;
+DROP TABLE collection_runs;
+DROP TABLE templates;
+DROP TABLE strategy_acknowledgements;
+DROP TABLE strategy_versions;
+DROP TABLE strategies;
+ALTER TABLE invoices DROP COLUMN clock_start;
+ALTER TABLE invoices DROP COLUMN last_dunned_on;
+ALTER TABLE invoices DROP COLUMN dunning_level;

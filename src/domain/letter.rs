@@ -1,0 +1,253 @@
+//! Letters and e-mails: the variables a template may use, their rendering with minijinja in
+//! strict mode (a template naming an unknown variable is refused when saved), and the
+//! default templates shipped in en, es, ca, fr and pl.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::FieldError;
+
+include!(concat!(env!("OUT_DIR"), "/default_templates.rs"));
+
+/// One invoice as a letter lists it (values already formatted for the language).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LetterInvoice {
+    pub number: String,
+    pub issue_date: String,
+    pub due_date: String,
+    pub amount: String,
+    pub open_amount: String,
+    pub days_overdue: i64,
+}
+
+/// Every variable a template may use.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LetterContext {
+    pub customer_name: String,
+    pub contact_name: Option<String>,
+    pub organisation_name: String,
+    pub collector_name: Option<String>,
+    pub collector_email: Option<String>,
+    pub collector_phone: Option<String>,
+    pub invoices: Vec<LetterInvoice>,
+    pub total_overdue: String,
+    pub total_open: String,
+    pub days_overdue: i64,
+    pub due_date: String,
+    pub last_reminder_date: Option<String>,
+    pub consequence: String,
+    pub reply_by: String,
+}
+
+impl LetterContext {
+    /// Sample data for validating and previewing templates.
+    pub fn sample(language: &str) -> LetterContext {
+        let eur = crate::domain::money::Currency::parse("EUR").expect("EUR is in the table");
+        let money = |m| crate::domain::format::money(m, eur, language);
+        let date = |y, mo, d| {
+            crate::domain::format::date(chrono::NaiveDate::from_ymd_opt(y, mo, d).unwrap_or_default(), language)
+        };
+        LetterContext {
+            customer_name: "Ferreteria Puig SL".into(),
+            contact_name: Some("Marta Puig".into()),
+            organisation_name: "Recaudo Demo SA".into(),
+            collector_name: Some("Laura Martí".into()),
+            collector_email: Some("laura@example.com".into()),
+            collector_phone: Some("+34 933 000 222".into()),
+            invoices: vec![
+                LetterInvoice {
+                    number: "2026/0042".into(),
+                    issue_date: date(2026, 9, 1),
+                    due_date: date(2026, 10, 1),
+                    amount: money(121_000),
+                    open_amount: money(121_000),
+                    days_overdue: 53,
+                },
+                LetterInvoice {
+                    number: "2026/0057".into(),
+                    issue_date: date(2026, 10, 1),
+                    due_date: date(2026, 10, 31),
+                    amount: money(48_000),
+                    open_amount: money(24_000),
+                    days_overdue: 23,
+                },
+            ],
+            total_overdue: money(145_000),
+            total_open: money(145_000),
+            days_overdue: 53,
+            due_date: date(2026, 10, 1),
+            last_reminder_date: Some(date(2026, 11, 8)),
+            consequence: crate::domain::strategy::consequence(
+                Some(crate::domain::strategy::StepAction::CreditHold),
+                language,
+            ),
+            reply_by: date(2026, 11, 30),
+        }
+    }
+}
+
+/// A template's three parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateSource {
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Rendered {
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+fn render_one(env: &Environment<'_>, name: &str, source: &str, ctx: &LetterContext) -> Result<String, String> {
+    env.render_named_str(name, source, ctx).map_err(|e| {
+        let mut message = e.to_string();
+        if let Some(detail) = e.detail() {
+            message = format!("{message}: {detail}");
+        }
+        message
+    })
+}
+
+/// Renders the three parts; the HTML part is auto-escaped.
+pub fn render(source: &TemplateSource, ctx: &LetterContext) -> Result<Rendered, Vec<FieldError>> {
+    let env = environment();
+    let mut errors = Vec::new();
+    let mut part = |field: &str, name: &str, src: &str| match render_one(&env, name, src, ctx) {
+        Ok(out) => out,
+        Err(message) => {
+            errors.push(FieldError::new(field, message));
+            String::new()
+        }
+    };
+    let subject = part("subject", "subject.txt", &source.subject);
+    let body_text = part("body_text", "body.txt", &source.body_text);
+    let body_html = part("body_html", "body.html", &source.body_html);
+    if errors.is_empty() {
+        Ok(Rendered {
+            subject: subject.trim().to_string(),
+            body_text,
+            body_html,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks a template against the sample data: an unknown variable or a syntax error is
+/// refused before it can reach a customer.
+pub fn validate(source: &TemplateSource, language: &str) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    for (field, text, max) in [
+        ("subject", &source.subject, 500),
+        ("body_text", &source.body_text, 50_000),
+        ("body_html", &source.body_html, 100_000),
+    ] {
+        if text.trim().is_empty() {
+            errors.push(FieldError::new(field, "is required"));
+        } else if text.len() > max {
+            errors.push(FieldError::new(field, format!("must be at most {max} bytes")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    render(source, &LetterContext::sample(language)).map(|_| ())
+}
+
+/// The shipped default template of a key in a language.
+pub fn default_template(key: &str, language: &str) -> Option<TemplateSource> {
+    let part = |p: &str| {
+        DEFAULT_TEMPLATES
+            .iter()
+            .find(|(l, k, pp, _)| *l == language && *k == key && *pp == p)
+            .map(|(_, _, _, src)| src.to_string())
+    };
+    Some(TemplateSource {
+        subject: part("subject")?,
+        body_text: part("txt")?,
+        body_html: part("html")?,
+    })
+}
+
+/// Every (key, language) with a shipped default.
+pub fn default_keys() -> Vec<(&'static str, &'static str)> {
+    let mut keys: Vec<(&str, &str)> = DEFAULT_TEMPLATES.iter().map(|(l, k, _, _)| (*k, *l)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(subject: &str, text: &str, html: &str) -> TemplateSource {
+        TemplateSource {
+            subject: subject.into(),
+            body_text: text.into(),
+            body_html: html.into(),
+        }
+    }
+
+    #[test]
+    fn renders_and_escapes_html() {
+        let mut ctx = LetterContext::sample("es");
+        ctx.customer_name = "Puig & Fills <SL>".into();
+        let out = render(
+            &source(
+                "Factura {{ invoices[0].number }}",
+                "Hola {{ customer_name }}: {{ total_overdue }}",
+                "<p>{{ customer_name }}</p>",
+            ),
+            &ctx,
+        )
+        .expect("renders");
+        assert_eq!(out.subject, "Factura 2026/0042");
+        assert!(out.body_text.contains("Puig & Fills <SL>"));
+        assert!(out.body_text.contains("1.450,00 €"));
+        assert_eq!(out.body_html, "<p>Puig &amp; Fills &lt;SL&gt;</p>");
+    }
+
+    #[test]
+    fn unknown_variables_and_syntax_errors_are_refused() {
+        let errors = validate(&source("{{ customr_name }}", "ok", "ok"), "en").expect_err("unknown variable");
+        assert_eq!(errors[0].field, "subject");
+        let errors = validate(&source("ok", "{% if %}", "ok"), "en").expect_err("syntax");
+        assert_eq!(errors[0].field, "body_text");
+        let errors = validate(&source("", "ok", "ok"), "en").expect_err("empty");
+        assert_eq!(errors[0].field, "subject");
+        assert_eq!(
+            validate(
+                &source("{{ reply_by }}", "{% if last_reminder_date %}x{% endif %}", "ok"),
+                "fr"
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_shipped_default_renders_in_strict_mode() {
+        for (key, lang) in default_keys() {
+            let t = default_template(key, lang).unwrap_or_else(|| panic!("{lang}/{key} is missing a part"));
+            let mut ctx = LetterContext::sample(lang);
+            assert_eq!(render(&t, &ctx).map(|_| ()), Ok(()), "{lang}/{key}");
+            ctx.contact_name = None;
+            ctx.last_reminder_date = None;
+            ctx.collector_name = None;
+            ctx.collector_email = None;
+            ctx.collector_phone = None;
+            assert_eq!(render(&t, &ctx).map(|_| ()), Ok(()), "{lang}/{key} with nulls");
+        }
+    }
+}
