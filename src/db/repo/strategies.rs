@@ -72,26 +72,28 @@ pub fn insert_strategy(
         .get_result(c))?)
 }
 
-pub fn insert_version(
-    c: &mut DbConnection,
-    org_id: i64,
-    strategy_id: i64,
-    version: i32,
-    description: &str,
-    rules: &str,
-    steps: &str,
-    actor: &str,
-) -> Result<i64, AppError> {
+/// A new draft version: the document's parts as JSON text.
+pub struct NewVersion<'a> {
+    pub org_id: i64,
+    pub strategy_id: i64,
+    pub version: i32,
+    pub description: &'a str,
+    pub rules: &'a str,
+    pub steps: &'a str,
+    pub created_by: &'a str,
+}
+
+pub fn insert_version(c: &mut DbConnection, v: &NewVersion<'_>) -> Result<i64, AppError> {
     Ok(dispatch!(c, |c| diesel::insert_into(strategy_versions::table)
         .values((
-            strategy_versions::strategy_id.eq(strategy_id),
-            strategy_versions::org_id.eq(org_id),
-            strategy_versions::version.eq(version),
-            strategy_versions::description.eq(description),
-            strategy_versions::rules.eq(rules),
-            strategy_versions::steps.eq(steps),
+            strategy_versions::strategy_id.eq(v.strategy_id),
+            strategy_versions::org_id.eq(v.org_id),
+            strategy_versions::version.eq(v.version),
+            strategy_versions::description.eq(v.description),
+            strategy_versions::rules.eq(v.rules),
+            strategy_versions::steps.eq(v.steps),
             strategy_versions::status.eq("draft"),
-            strategy_versions::created_by.eq(actor),
+            strategy_versions::created_by.eq(v.created_by),
             strategy_versions::created_at.eq(now()),
         ))
         .returning(strategy_versions::id)
