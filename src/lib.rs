@@ -58,7 +58,9 @@ pub fn bootstrap(pool: &DbPool) -> Result<bool, String> {
     if count > 0 {
         return Ok(false);
     }
-    db::repo::organizations::create(&mut conn, DEFAULT_ORG, "Default organisation").map_err(|e| e.to_string())?;
+    let org =
+        db::repo::organizations::create(&mut conn, DEFAULT_ORG, "Default organisation").map_err(|e| e.to_string())?;
+    service::strategies::ensure_defaults(&mut conn, org.id).map_err(|e| e.to_string())?;
     Ok(true)
 }
 

@@ -148,6 +148,7 @@ fn create_org(config: &Config, name: &str, slug: &str) -> Result<(), String> {
         return Err(format!("organisation `{slug}` already exists"));
     }
     let org = organizations::create(&mut conn, slug, name.trim()).map_err(|e| e.to_string())?;
+    recaudo::service::strategies::ensure_defaults(&mut conn, org.id).map_err(|e| e.to_string())?;
     println!("{}", org.slug);
     Ok(())
 }

@@ -16,6 +16,11 @@ pub enum Kind {
     Dispute,
     Comment,
     Task,
+    Strategy,
+    Template,
+    Run,
+    Action,
+    Activity,
 }
 
 impl Kind {
@@ -34,6 +39,11 @@ impl Kind {
             Kind::Dispute => "dsp_",
             Kind::Comment => "cmt_",
             Kind::Task => "task_",
+            Kind::Strategy => "stg_",
+            Kind::Template => "tpl_",
+            Kind::Run => "run_",
+            Kind::Action => "act_",
+            Kind::Activity => "cnt_",
         }
     }
 

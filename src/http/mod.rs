@@ -5,6 +5,7 @@ pub mod api_clients;
 pub mod collection;
 pub mod customers;
 pub mod disputes;
+pub mod engine;
 pub mod events;
 pub mod health;
 pub mod invoices;
@@ -47,7 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(events::configure)
                 .configure(promises::configure)
                 .configure(disputes::configure)
-                .configure(collection::configure),
+                .configure(collection::configure)
+                .configure(engine::configure),
         );
 }
 

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    api_clients, collection, customers, disputes, events, health, invoices, payments, promises, settings, token,
+    api_clients, collection, customers, disputes, engine, events, health, invoices, payments, promises, settings, token,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,10 @@ in the currency's minor-unit precision.",
         promises::create_plan, promises::list_plans, promises::get_plan, promises::cancel_plan,
         disputes::create, disputes::list, disputes::get, disputes::patch, disputes::comment, disputes::resolve,
         disputes::report, collection::collectable, collection::tasks, collection::summary,
+        engine::create_strategy, engine::list_strategies, engine::get_strategy, engine::add_version, engine::publish,
+        engine::acknowledge, engine::compliance, engine::create_template, engine::list_templates, engine::get_template,
+        engine::put_template, engine::preview, engine::start_run, engine::list_runs, engine::get_run,
+        engine::list_actions, engine::get_action, engine::approve, engine::complete, engine::cancel,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
@@ -53,6 +57,10 @@ in the currency's minor-unit precision.",
         (name = "disputes", description = "Disputes and their resolution"),
         (name = "reports", description = "Reports for management"),
         (name = "collection", description = "What the collection engine chases, and collector tasks"),
+        (name = "strategies", description = "Collection strategies: versioned ladders of steps"),
+        (name = "templates", description = "Letter and e-mail templates"),
+        (name = "collection-runs", description = "The daily collection run"),
+        (name = "actions", description = "Actions planned by collection runs"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

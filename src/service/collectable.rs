@@ -41,6 +41,62 @@ pub fn collectable_items(
         .limit(limit)
         .select(InvoiceRow::as_select())
         .load(c)?;
+    classify(c, org_id, as_of, page)
+}
+
+/// The next `limit` customers (by id, after `after_customer`) that have open invoices.
+pub fn customers_with_open_items(
+    c: &mut DbConnection,
+    org_id: i64,
+    after_customer: i64,
+    limit: i64,
+) -> Result<Vec<i64>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::org_id.eq(org_id))
+        .filter(invoices::open_minor.gt(0))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(invoices::customer_id.gt(after_customer))
+        .select(invoices::customer_id)
+        .distinct()
+        .order(invoices::customer_id.asc())
+        .limit(limit)
+        .load(c)?)
+}
+
+/// Every open invoice of these customers as the collection engine sees it.
+pub fn collectable_for_customers(
+    c: &mut DbConnection,
+    org_id: i64,
+    as_of: NaiveDate,
+    customer_ids: &[i64],
+) -> Result<Vec<CollectableItem>, AppError> {
+    let mut page: Vec<InvoiceRow> = Vec::new();
+    for chunk in customer_ids.chunks(1000) {
+        page.extend(
+            invoices::table
+                .filter(invoices::org_id.eq(org_id))
+                .filter(invoices::customer_id.eq_any(chunk))
+                .filter(invoices::open_minor.gt(0))
+                .filter(invoices::kind.ne("credit_note"))
+                .filter(invoices::status.eq_any(["open", "partially_paid"]))
+                .order((
+                    invoices::customer_id.asc(),
+                    invoices::due_date.asc(),
+                    invoices::id.asc(),
+                ))
+                .select(InvoiceRow::as_select())
+                .load::<InvoiceRow>(c)?,
+        );
+    }
+    classify(c, org_id, as_of, page)
+}
+
+fn classify(
+    c: &mut DbConnection,
+    org_id: i64,
+    as_of: NaiveDate,
+    page: Vec<InvoiceRow>,
+) -> Result<Vec<CollectableItem>, AppError> {
     let ids: Vec<i64> = page.iter().map(|i| i.id).collect();
     let customer_ids: Vec<i64> = page
         .iter()
@@ -75,9 +131,12 @@ pub fn collectable_items(
                     || on_account.contains(&(invoice.customer_id, invoice.currency.clone())),
                 in_active_plan: planned.contains(&invoice.id),
             };
+            let clock = invoice
+                .clock_start
+                .map_or(invoice.due_date, |start| start.max(invoice.due_date));
             CollectableItem {
                 collectable_minor: collectable_amount(&facts),
-                days_past_due: crate::domain::invoice::days_past_due(invoice.due_date, as_of),
+                days_past_due: crate::domain::invoice::days_past_due(clock, as_of),
                 exclusion: exclusion(&facts, as_of),
                 invoice,
             }

@@ -3,6 +3,7 @@
 
 pub mod api_clients;
 pub mod collectable;
+pub mod collection_run;
 pub mod customers;
 pub mod directory;
 pub mod disputes;
@@ -13,6 +14,7 @@ pub mod payments;
 pub mod plans;
 pub mod promises;
 pub mod statements;
+pub mod strategies;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -180,7 +180,8 @@ impl TestApp {
     /// Creates another organisation and returns an admin token for it.
     pub fn create_org(&self, slug: &str) -> String {
         let mut conn = self.state.pool.get().expect("connection");
-        recaudo::db::repo::organizations::create(&mut conn, slug, slug).expect("org");
+        let org = recaudo::db::repo::organizations::create(&mut conn, slug, slug).expect("org");
+        recaudo::service::strategies::ensure_defaults(&mut conn, org.id).expect("defaults");
         self.token_for(slug, "admin")
     }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod customers;
 mod disputes;
+mod engine;
 mod health;
 mod invoices;
 mod openapi;

@@ -1,6 +1,7 @@
 //! Repositories, one module per aggregate. Every function takes the caller's organisation
 //! id and scopes its query by it (or works on ids already read within that scope).
 
+pub mod actions;
 pub mod api_clients;
 pub mod customers;
 pub mod disputes;

@@ -1,0 +1,927 @@
+//! The collection engine's HTTP surface: strategies and their versions (P5, P14),
+//! templates (P5, P18, P19), collection runs (P3, P16, P17) and the actions they plan.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Auth;
+use crate::auth::roles::{MANAGERS, READERS, Role};
+use crate::db::repo::actions::{ActionFilter, ActionRow, RunRow};
+use crate::db::repo::strategies::{StrategyRow, TemplateRow};
+use crate::db::{self, DbConnection, write_transaction};
+use crate::domain::ids::Kind;
+use crate::domain::letter::{LetterContext, Rendered, TemplateSource, render};
+use crate::domain::strategy::StrategyDocument;
+use crate::error::AppError;
+use crate::http::{PageRequest, parse_date, resource, utc};
+use crate::service::collection_run::RunSummary;
+use crate::service::strategies::{CollectorCompliance, document};
+use crate::service::{self};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/strategies")
+            .route(web::get().to(list_strategies))
+            .route(web::post().to(create_strategy)),
+    )
+    .service(resource("/strategies/compliance").route(web::get().to(compliance)))
+    .service(resource("/strategies/{id}").route(web::get().to(get_strategy)))
+    .service(resource("/strategies/{id}/versions").route(web::post().to(add_version)))
+    .service(resource("/strategies/{id}/versions/{n}/publish").route(web::post().to(publish)))
+    .service(resource("/strategies/{id}/versions/{n}/acknowledgements").route(web::post().to(acknowledge)))
+    .service(
+        resource("/templates")
+            .route(web::get().to(list_templates))
+            .route(web::post().to(create_template)),
+    )
+    .service(
+        resource("/templates/{id}")
+            .route(web::get().to(get_template))
+            .route(web::put().to(put_template)),
+    )
+    .service(resource("/templates/{id}/preview").route(web::post().to(preview)))
+    .service(
+        resource("/collection-runs")
+            .route(web::get().to(list_runs))
+            .route(web::post().to(start_run)),
+    )
+    .service(resource("/collection-runs/{id}").route(web::get().to(get_run)))
+    .service(resource("/actions").route(web::get().to(list_actions)))
+    .service(resource("/actions/{id}").route(web::get().to(get_action)))
+    .service(resource("/actions/{id}/approve").route(web::post().to(approve)))
+    .service(resource("/actions/{id}/complete").route(web::post().to(complete)))
+    .service(resource("/actions/{id}/cancel").route(web::post().to(cancel)));
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionResponse {
+    pub version: i32,
+    /// `draft`, `published` or `retired`; published versions never change.
+    pub status: String,
+    pub document: StrategyDocument,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Subjects who acknowledged this version (P14).
+    pub acknowledged_by: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StrategyResponse {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub versions: Vec<VersionResponse>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StrategyResponse {
+    fn load_many(c: &mut DbConnection, rows: &[StrategyRow]) -> Result<Vec<StrategyResponse>, AppError> {
+        let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
+        let versions = db::repo::strategies::versions(c, &ids)?;
+        let acks = db::repo::strategies::acknowledgements(c, &versions.iter().map(|v| v.id).collect::<Vec<_>>())?;
+        Ok(rows
+            .iter()
+            .map(|s| StrategyResponse {
+                id: Kind::Strategy.encode(s.id),
+                name: s.name.clone(),
+                is_default: s.is_default,
+                versions: versions
+                    .iter()
+                    .filter(|v| v.strategy_id == s.id)
+                    .map(|v| VersionResponse {
+                        version: v.version,
+                        status: v.status.clone(),
+                        document: document(v),
+                        published_at: v.published_at.map(utc),
+                        created_by: v.created_by.clone(),
+                        created_at: utc(v.created_at),
+                        acknowledged_by: acks
+                            .iter()
+                            .filter(|(vid, _, _)| *vid == v.id)
+                            .map(|(_, s, _)| s.clone())
+                            .collect(),
+                    })
+                    .collect(),
+                created_at: utc(s.created_at),
+                updated_at: utc(s.updated_at),
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StrategyPage {
+    pub items: Vec<StrategyResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStrategy {
+    pub name: String,
+    pub document: StrategyDocument,
+}
+
+fn strategy_id(p: &str) -> Result<i64, AppError> {
+    Kind::Strategy.decode(p).ok_or_else(|| AppError::not_found("strategy"))
+}
+
+async fn load_strategy(state: &AppState, org: i64, id: i64) -> Result<StrategyResponse, AppError> {
+    db::run(&state.pool, move |c| {
+        let row = db::repo::strategies::find(c, org, id)?;
+        StrategyResponse::load_many(c, &[row])?
+            .pop()
+            .ok_or_else(|| AppError::internal("strategy vanished"))
+    })
+    .await
+}
+
+/// Create a strategy with its first (draft) version.
+#[utoipa::path(post, path = "/v1/strategies", tag = "strategies", request_body = CreateStrategy,
+    responses((status = 201, description = "Created", body = StrategyResponse)),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn create_strategy(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<CreateStrategy>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let mut v = crate::error::Violations::new();
+    let name = crate::domain::text::required(&mut v, "name", Some(&body.name), 200);
+    let name = v.into_result(name)?.unwrap_or_default();
+    let (org, actor, doc) = (auth.org_id, auth.subject.clone(), body.into_inner().document);
+    let id = db::run(&state.pool, move |c| {
+        write_transaction(c, |c| service::strategies::create(c, org, &name, &doc, &actor))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(load_strategy(&state, org, id).await?))
+}
+
+/// List strategies with their versions.
+#[utoipa::path(get, path = "/v1/strategies", tag = "strategies", params(PageQuery),
+    responses((status = 200, description = "A page of strategies", body = StrategyPage)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn list_strategies(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let org = auth.org_id;
+    let body = db::run(&state.pool, move |c| {
+        let rows = db::repo::strategies::list(c, org, page.after_id, page.fetch_limit())?;
+        let (rows, next_cursor) = page.finish(rows, |r| r.id);
+        Ok(StrategyPage {
+            items: StrategyResponse::load_many(c, &rows)?,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Get a strategy with its versions and acknowledgements.
+#[utoipa::path(get, path = "/v1/strategies/{id}", tag = "strategies",
+    params(("id" = String, Path, description = "Strategy id, e.g. `stg_1`")),
+    responses((status = 200, description = "The strategy", body = StrategyResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn get_strategy(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    Ok(HttpResponse::Ok().json(load_strategy(&state, auth.org_id, strategy_id(&path)?).await?))
+}
+
+/// Add a new (draft) version; published versions are immutable.
+#[utoipa::path(post, path = "/v1/strategies/{id}/versions", tag = "strategies",
+    params(("id" = String, Path, description = "Strategy id")), request_body = StrategyDocument,
+    responses((status = 201, description = "The strategy with the new version", body = StrategyResponse)),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn add_version(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<StrategyDocument>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (org, actor, id, doc) = (
+        auth.org_id,
+        auth.subject.clone(),
+        strategy_id(&path)?,
+        body.into_inner(),
+    );
+    db::run(&state.pool, move |c| {
+        write_transaction(c, |c| service::strategies::add_version(c, org, id, &doc, &actor))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(load_strategy(&state, org, id).await?))
+}
+
+/// Publish a version; the previously published one is retired.
+#[utoipa::path(post, path = "/v1/strategies/{id}/versions/{n}/publish", tag = "strategies",
+    params(("id" = String, Path, description = "Strategy id"), ("n" = i32, Path, description = "Version number")),
+    responses((status = 200, description = "The strategy", body = StrategyResponse),
+              (status = 409, description = "The version is retired", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn publish(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (sid, n) = path.into_inner();
+    let (org, id) = (auth.org_id, strategy_id(&sid)?);
+    let number: i32 = n.parse().map_err(|_| AppError::not_found("strategy version"))?;
+    db::run(&state.pool, move |c| {
+        write_transaction(c, |c| service::strategies::publish(c, org, id, number))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(load_strategy(&state, org, id).await?))
+}
+
+/// Acknowledge the published version (the caller signs it, P14).
+#[utoipa::path(post, path = "/v1/strategies/{id}/versions/{n}/acknowledgements", tag = "strategies",
+    params(("id" = String, Path, description = "Strategy id"), ("n" = i32, Path, description = "Version number")),
+    responses((status = 201, description = "The strategy", body = StrategyResponse),
+              (status = 409, description = "Not the published version", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "collector", "sales"])))]
+pub async fn acknowledge(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(&[Role::Admin, Role::Manager, Role::Collector, Role::Sales])?;
+    let (sid, n) = path.into_inner();
+    let (org, id, subject) = (auth.org_id, strategy_id(&sid)?, auth.subject.clone());
+    let number: i32 = n.parse().map_err(|_| AppError::not_found("strategy version"))?;
+    db::run(&state.pool, move |c| {
+        write_transaction(c, |c| service::strategies::acknowledge(c, org, id, number, &subject))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(load_strategy(&state, org, id).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceResponse {
+    pub as_of: NaiveDate,
+    pub collectors: Vec<CollectorCompliance>,
+}
+
+/// Collectors who have not acknowledged the published versions, and their overdue work.
+#[utoipa::path(get, path = "/v1/strategies/compliance", tag = "strategies",
+    responses((status = 200, description = "Compliance per collector", body = ComplianceResponse)),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn compliance(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (org, today) = (auth.org_id, state.today());
+    let collectors = db::run(&state.pool, move |c| service::strategies::compliance(c, org, today)).await?;
+    Ok(HttpResponse::Ok().json(ComplianceResponse {
+        as_of: today,
+        collectors,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplateResponse {
+    pub id: String,
+    /// The step (or template) key, e.g. `first_reminder`.
+    pub key: String,
+    pub language: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&TemplateRow> for TemplateResponse {
+    fn from(t: &TemplateRow) -> Self {
+        TemplateResponse {
+            id: Kind::Template.encode(t.id),
+            key: t.key.clone(),
+            language: t.language.clone(),
+            subject: t.subject.clone(),
+            body_text: t.body_text.clone(),
+            body_html: t.body_html.clone(),
+            version: t.version,
+            updated_at: utc(t.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplatePage {
+    pub items: Vec<TemplateResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub key: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A template: minijinja syntax, strict (an unknown variable is refused with 422).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "first_reminder", "language": "es", "subject": "Factura {{ invoices[0].number }}",
+    "body_text": "Estimado cliente: …", "body_html": "<p>Estimado cliente: …</p>"}))]
+pub struct TemplateInput {
+    pub key: String,
+    pub language: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateUpdate {
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+/// Render for a customer's open invoices as of a date, or sample data without a customer.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreviewResponse {
+    pub rendered: Rendered,
+    /// The variables the template was rendered with.
+    pub context: LetterContext,
+}
+
+fn template_id(p: &str) -> Result<i64, AppError> {
+    Kind::Template.decode(p).ok_or_else(|| AppError::not_found("template"))
+}
+
+/// Create (or replace) the template of a key and language.
+#[utoipa::path(post, path = "/v1/templates", tag = "templates", request_body = TemplateInput,
+    responses((status = 201, description = "Saved", body = TemplateResponse)),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn create_template(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<TemplateInput>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (org, t) = (auth.org_id, body.into_inner());
+    let row = db::run(&state.pool, move |c| {
+        let source = TemplateSource {
+            subject: t.subject,
+            body_text: t.body_text,
+            body_html: t.body_html,
+        };
+        write_transaction(c, |c| {
+            service::strategies::save_template(c, org, &t.key, &t.language, &source)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(TemplateResponse::from(&row)))
+}
+
+/// List templates (the defaults in five languages are there from the start).
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", params(TemplateQuery),
+    responses((status = 200, description = "A page of templates", body = TemplatePage)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn list_templates(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<TemplateQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let q = query.into_inner();
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let org = auth.org_id;
+    let rows = db::run(&state.pool, move |c| {
+        db::repo::strategies::list_templates(
+            c,
+            org,
+            q.key.as_deref(),
+            q.language.as_deref(),
+            page.after_id,
+            page.fetch_limit(),
+        )
+    })
+    .await?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(HttpResponse::Ok().json(TemplatePage {
+        items: rows.iter().map(TemplateResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a template.
+#[utoipa::path(get, path = "/v1/templates/{id}", tag = "templates",
+    params(("id" = String, Path, description = "Template id, e.g. `tpl_1`")),
+    responses((status = 200, description = "The template", body = TemplateResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn get_template(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let (org, id) = (auth.org_id, template_id(&path)?);
+    let row = db::run(&state.pool, move |c| db::repo::strategies::template_by_id(c, org, id)).await?;
+    Ok(HttpResponse::Ok().json(TemplateResponse::from(&row)))
+}
+
+/// Replace a template's texts.
+#[utoipa::path(put, path = "/v1/templates/{id}", tag = "templates",
+    params(("id" = String, Path, description = "Template id")), request_body = TemplateUpdate,
+    responses((status = 200, description = "Saved", body = TemplateResponse)),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn put_template(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<TemplateUpdate>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (org, id, t) = (auth.org_id, template_id(&path)?, body.into_inner());
+    let row = db::run(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            let current = db::repo::strategies::template_by_id(c, org, id)?;
+            let source = TemplateSource {
+                subject: t.subject.clone(),
+                body_text: t.body_text.clone(),
+                body_html: t.body_html.clone(),
+            };
+            service::strategies::save_template(c, org, &current.key, &current.language, &source)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TemplateResponse::from(&row)))
+}
+
+/// Render a template for a customer as of a date (their open invoices), or with sample data.
+#[utoipa::path(post, path = "/v1/templates/{id}/preview", tag = "templates",
+    params(("id" = String, Path, description = "Template id")), request_body = PreviewRequest,
+    responses((status = 200, description = "The rendered message", body = PreviewResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn preview(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PreviewRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let (org, id, req) = (auth.org_id, template_id(&path)?, body.into_inner());
+    let as_of = req.as_of.unwrap_or_else(|| state.today());
+    let out = db::run(&state.pool, move |c| {
+        let t = db::repo::strategies::template_by_id(c, org, id)?;
+        let context = match req.customer_id.as_deref() {
+            None => LetterContext::sample(&t.language),
+            Some(cid) => {
+                let key = Kind::Customer
+                    .decode(cid)
+                    .ok_or_else(|| AppError::invalid("customer_id", "no such customer"))?;
+                let customer = db::repo::customers::find(c, org, key)
+                    .map_err(|_| AppError::invalid("customer_id", "no such customer"))?;
+                let items = service::collectable::collectable_for_customers(c, org, as_of, &[key])?;
+                let refs: Vec<&service::collectable::CollectableItem> = items.iter().collect();
+                let organisation = db::repo::organizations::find(c, org)?.name;
+                let contact = service::collection_run::primary_contact(&customer);
+                let mut ctx = service::collection_run::letter_context(
+                    &organisation,
+                    &customer,
+                    contact.as_ref(),
+                    &refs,
+                    as_of,
+                    None,
+                );
+                if t.language != customer.language {
+                    // Preview the template's own language even for a customer who reads another.
+                    ctx.consequence = crate::domain::strategy::consequence(None, &t.language);
+                }
+                ctx
+            }
+        };
+        let source = TemplateSource {
+            subject: t.subject,
+            body_text: t.body_text,
+            body_html: t.body_html,
+        };
+        let rendered = render(&source, &context).map_err(AppError::Validation)?;
+        Ok(PreviewResponse { rendered, context })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"as_of": "2026-11-23", "dry_run": false}))]
+pub struct RunRequest {
+    /// Business date of the run (default today).
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+    /// Compute and summarise without creating actions or moving invoices along the ladder.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunResponse {
+    pub id: String,
+    pub as_of: NaiveDate,
+    pub dry_run: bool,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub summary: RunSummary,
+    pub created_by: String,
+}
+
+impl From<&RunRow> for RunResponse {
+    fn from(r: &RunRow) -> Self {
+        RunResponse {
+            id: Kind::Run.encode(r.id),
+            as_of: r.as_of,
+            dry_run: r.dry_run,
+            status: r.status.clone(),
+            started_at: utc(r.started_at),
+            finished_at: r.finished_at.map(utc),
+            summary: serde_json::from_str(&r.summary).unwrap_or_default(),
+            created_by: r.created_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunPage {
+    pub items: Vec<RunResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// Run the collection engine for a date (the daily run, on demand). Re-running a completed
+/// date returns that run; a date before the last completed run is refused.
+#[utoipa::path(post, path = "/v1/collection-runs", tag = "collection-runs", request_body = RunRequest,
+    responses((status = 201, description = "The run", body = RunResponse),
+              (status = 409, description = "Earlier than the last completed run, or another run in progress", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn start_run(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<RunRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    let (org, actor) = (auth.org_id, auth.subject.clone());
+    let (as_of, dry_run) = (body.as_of.unwrap_or_else(|| state.today()), body.dry_run);
+    let row = db::run(&state.pool, move |c| {
+        service::collection_run::run(c, org, as_of, dry_run, &actor)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(RunResponse::from(&row)))
+}
+
+/// List collection runs.
+#[utoipa::path(get, path = "/v1/collection-runs", tag = "collection-runs", params(PageQuery),
+    responses((status = 200, description = "A page of runs", body = RunPage)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn list_runs(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let org = auth.org_id;
+    let rows = db::run(&state.pool, move |c| {
+        db::repo::actions::list_runs(c, org, page.after_id, page.fetch_limit())
+    })
+    .await?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(HttpResponse::Ok().json(RunPage {
+        items: rows.iter().map(RunResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a run with its summary (actions per step and channel, skips per reason, duration).
+#[utoipa::path(get, path = "/v1/collection-runs/{id}", tag = "collection-runs",
+    params(("id" = String, Path, description = "Run id, e.g. `run_1`")),
+    responses((status = 200, description = "The run", body = RunResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn get_run(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let id = Kind::Run
+        .decode(&path)
+        .ok_or_else(|| AppError::not_found("collection run"))?;
+    let org = auth.org_id;
+    let row = db::run(&state.pool, move |c| db::repo::actions::find_run(c, org, id)).await?;
+    Ok(HttpResponse::Ok().json(RunResponse::from(&row)))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionResponse {
+    pub id: String,
+    pub run_id: Option<String>,
+    pub customer_id: String,
+    pub invoice_ids: Vec<String>,
+    pub step_level: i32,
+    pub step_key: String,
+    /// `email`, `letter`, `call`, `sales_escalation`, `credit_hold`, `law_firm_letter`, …
+    pub action: String,
+    pub tone: String,
+    /// `planned`, `awaiting_approval`, `queued`, `sent`, `done`, `failed`, `cancelled`, `skipped`.
+    pub status: String,
+    pub assignee: Option<String>,
+    pub requires_approval: bool,
+    pub scheduled_on: NaiveDate,
+    pub language: String,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub approved_by: Option<String>,
+    pub outcome: Option<String>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ActionResponse {
+    fn load_many(c: &mut DbConnection, rows: &[ActionRow]) -> Result<Vec<ActionResponse>, AppError> {
+        let links = db::repo::actions::invoices_of_actions(c, &rows.iter().map(|a| a.id).collect::<Vec<_>>())?;
+        Ok(rows
+            .iter()
+            .map(|a| ActionResponse {
+                id: Kind::Action.encode(a.id),
+                run_id: a.run_id.map(|r| Kind::Run.encode(r)),
+                customer_id: Kind::Customer.encode(a.customer_id),
+                invoice_ids: links
+                    .iter()
+                    .filter(|(aid, _, _)| *aid == a.id)
+                    .map(|(_, i, _)| Kind::Invoice.encode(*i))
+                    .collect(),
+                step_level: a.step_level,
+                step_key: a.step_key.clone(),
+                action: a.action.clone(),
+                tone: a.tone.clone(),
+                status: a.status.clone(),
+                assignee: a.assignee.clone(),
+                requires_approval: a.requires_approval,
+                scheduled_on: a.scheduled_on,
+                language: a.language.clone(),
+                recipient: a.recipient.clone(),
+                subject: a.subject.clone(),
+                body_text: a.body_text.clone(),
+                body_html: a.body_html.clone(),
+                approved_by: a.approved_by.clone(),
+                outcome: a.outcome.clone(),
+                completed_at: a.completed_at.map(utc),
+                created_at: utc(a.created_at),
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionPage {
+    pub items: Vec<ActionResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActionQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub customer_id: Option<String>,
+    pub invoice_id: Option<String>,
+    pub status: Option<String>,
+    /// The action kind: `email`, `letter`, `call`, …
+    pub channel: Option<String>,
+    pub step: Option<String>,
+    pub run_id: Option<String>,
+    /// Collectors and sales see their own unless they are managers.
+    pub assignee: Option<String>,
+}
+
+/// List actions planned by collection runs.
+#[utoipa::path(get, path = "/v1/actions", tag = "actions", params(ActionQuery),
+    responses((status = 200, description = "A page of actions", body = ActionPage)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn list_actions(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<ActionQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let q = query.into_inner();
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let own_only =
+        !(auth.has(Role::Admin) || auth.has(Role::Manager) || auth.has(Role::Viewer) || auth.has(Role::Integration));
+    let assignee = match (q.assignee, own_only) {
+        (Some(a), true) if a != auth.subject => {
+            return Err(AppError::Forbidden(
+                "only managers may see other people's actions".into(),
+            ));
+        }
+        (None, true) => Some(auth.subject.clone()),
+        (a, _) => a,
+    };
+    let filter = ActionFilter {
+        customer_id: q
+            .customer_id
+            .as_deref()
+            .map(|id| Kind::Customer.decode(id).unwrap_or(-1)),
+        invoice_id: q.invoice_id.as_deref().map(|id| Kind::Invoice.decode(id).unwrap_or(-1)),
+        status: q.status,
+        channel: q.channel,
+        step_key: q.step,
+        run_id: q.run_id.as_deref().map(|id| Kind::Run.decode(id).unwrap_or(-1)),
+        assignee,
+    };
+    let org = auth.org_id;
+    let body = db::run(&state.pool, move |c| {
+        let rows = db::repo::actions::list_actions(c, org, &filter, page.after_id, page.fetch_limit())?;
+        let (rows, next_cursor) = page.finish(rows, |r| r.id);
+        Ok(ActionPage {
+            items: ActionResponse::load_many(c, &rows)?,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn action_id(p: &str) -> Result<i64, AppError> {
+    Kind::Action.decode(p).ok_or_else(|| AppError::not_found("action"))
+}
+
+/// Get an action with its rendered message.
+#[utoipa::path(get, path = "/v1/actions/{id}", tag = "actions",
+    params(("id" = String, Path, description = "Action id, e.g. `act_1`")),
+    responses((status = 200, description = "The action", body = ActionResponse)),
+    security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
+pub async fn get_action(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(READERS)?;
+    let (org, id) = (auth.org_id, action_id(&path)?);
+    let body = db::run(&state.pool, move |c| {
+        let row = db::repo::actions::find_action(c, org, id)?;
+        ActionResponse::load_many(c, &[row])?
+            .pop()
+            .ok_or_else(|| AppError::internal("action vanished"))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionUpdate {
+    /// What happened (free text, or a call outcome).
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+async fn transition(
+    auth: &Auth,
+    state: &AppState,
+    id: &str,
+    allowed_from: &'static [&'static str],
+    to: &'static str,
+    outcome: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let (org, id, subject) = (auth.org_id, action_id(id)?, auth.subject.clone());
+    let approving = to == "queued";
+    let body = db::run(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            let row = db::repo::actions::find_action(c, org, id)?;
+            if !allowed_from.contains(&row.status.as_str()) {
+                return Err(AppError::Conflict(format!(
+                    "the action is {} and cannot become {to}",
+                    row.status
+                )));
+            }
+            // An approved message is queued for delivery; an approved task becomes planned.
+            let target = if approving
+                && !matches!(
+                    row.action.as_str(),
+                    "email" | "letter" | "sms" | "law_firm_letter" | "repossession_offer"
+                ) {
+                "planned"
+            } else {
+                to
+            };
+            db::repo::actions::set_action_status(
+                c,
+                id,
+                target,
+                approving.then_some(subject.as_str()),
+                outcome.as_deref(),
+            )?;
+            let row = db::repo::actions::find_action(c, org, id)?;
+            ActionResponse::load_many(c, &[row])?
+                .pop()
+                .ok_or_else(|| AppError::internal("action vanished"))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Approve an action that needs a manager (legal, agency).
+#[utoipa::path(post, path = "/v1/actions/{id}/approve", tag = "actions",
+    params(("id" = String, Path, description = "Action id")),
+    responses((status = 200, description = "The approved action", body = ActionResponse),
+              (status = 409, description = "Not awaiting approval", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager"])))]
+pub async fn approve(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(MANAGERS)?;
+    transition(&auth, &state, &path, &["awaiting_approval"], "queued", None).await
+}
+
+/// Mark an action done (a call made, a letter posted), with its outcome.
+#[utoipa::path(post, path = "/v1/actions/{id}/complete", tag = "actions",
+    params(("id" = String, Path, description = "Action id")), request_body = ActionUpdate,
+    responses((status = 200, description = "The action", body = ActionResponse),
+              (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "collector", "sales"])))]
+pub async fn complete(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ActionUpdate>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(&[Role::Admin, Role::Manager, Role::Collector, Role::Sales])?;
+    transition(
+        &auth,
+        &state,
+        &path,
+        &["planned", "queued", "sent"],
+        "done",
+        body.into_inner().outcome,
+    )
+    .await
+}
+
+/// Cancel an action that has not happened yet.
+#[utoipa::path(post, path = "/v1/actions/{id}/cancel", tag = "actions",
+    params(("id" = String, Path, description = "Action id")), request_body = ActionUpdate,
+    responses((status = 200, description = "The action", body = ActionResponse),
+              (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "collector"])))]
+pub async fn cancel(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ActionUpdate>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(&[Role::Admin, Role::Manager, Role::Collector])?;
+    transition(
+        &auth,
+        &state,
+        &path,
+        &["planned", "queued", "awaiting_approval"],
+        "cancelled",
+        body.into_inner().outcome,
+    )
+    .await
+}
+
+/// `as_of` query parsing shared with other views.
+pub fn as_of_query(state: &AppState, value: Option<&str>) -> Result<NaiveDate, AppError> {
+    Ok(parse_date("as_of", value)?.unwrap_or_else(|| state.today()))
+}

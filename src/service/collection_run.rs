@@ -1,0 +1,474 @@
+//! The collection run (P3, P16, P17): for one date, every customer with open invoices is
+//! examined in chunks; each open invoice passes the pre-contact checks and gets the step it
+//! is due for; each customer gets one combined action per step of the highest level reached
+//! (listing all its invoices due for a step), rendered in the customer's language for its
+//! primary collections contact. Undelivered invoices are re-sent first. Set-based: a few
+//! queries per chunk of customers, never one per invoice.
+//!
+//! Idempotent (a completed run of the same date is returned, invoices remember their level),
+//! guarded by a lease (one running run per organisation, across instances), and refused for
+//! a date earlier than the last completed run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::repo::actions::{self as repo, NewAction, RunRow};
+use crate::db::repo::customers::CustomerRow;
+use crate::db::repo::events::{self, NewEvent};
+use crate::db::{DbConnection, now, write_transaction};
+use crate::domain::customer::Contact;
+use crate::domain::format;
+use crate::domain::ids::Kind;
+use crate::domain::letter::{LetterContext, LetterInvoice, TemplateSource, render};
+use crate::domain::money::Currency;
+use crate::domain::strategy::{
+    Decision, InvoiceState, SkipReason, Step, StepAction, StrategyDocument, consequence, decide,
+};
+use crate::error::AppError;
+use crate::service::collectable::{CollectableItem, collectable_for_customers, customers_with_open_items};
+use crate::service::strategies::{StrategyBook, template_index};
+
+/// Customers examined per transaction.
+const CHUNK: i64 = 500;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunSummary {
+    pub customers_examined: i64,
+    pub invoices_examined: i64,
+    pub actions_created: i64,
+    /// Actions per step key.
+    pub actions_by_step: BTreeMap<String, i64>,
+    /// Actions per channel (`email`, `letter`, `call`, …).
+    pub actions_by_channel: BTreeMap<String, i64>,
+    /// Invoices skipped per reason.
+    pub skipped: BTreeMap<String, i64>,
+    /// Invoices re-sent because delivery was not confirmed.
+    pub invoices_resent: i64,
+    pub duration_ms: u64,
+}
+
+/// Runs (or returns the completed run of) a date.
+pub fn run(
+    c: &mut DbConnection,
+    org_id: i64,
+    as_of: NaiveDate,
+    dry_run: bool,
+    actor: &str,
+) -> Result<RunRow, AppError> {
+    if !dry_run {
+        if let Some(done) = repo::completed_run_on(c, org_id, as_of)? {
+            return Ok(done);
+        }
+        if let Some(last) = repo::last_completed_date(c, org_id)?
+            && last > as_of
+        {
+            return Err(AppError::Conflict(format!(
+                "a collection run for {last} is already completed; runs cannot go back in time"
+            )));
+        }
+    }
+    repo::expire_stale(c, org_id)?;
+    let run_id = repo::start_run(c, org_id, as_of, dry_run, actor)?;
+    let started = Instant::now();
+    match execute(c, org_id, run_id, as_of, dry_run) {
+        Ok(mut summary) => {
+            summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let text = serde_json::to_string(&summary).unwrap_or_default();
+            repo::finish_run(
+                c,
+                run_id,
+                "completed",
+                summary.customers_examined,
+                summary.invoices_examined,
+                summary.actions_created,
+                &text,
+            )?;
+        }
+        Err(e) => {
+            repo::finish_run(
+                c,
+                run_id,
+                "failed",
+                0,
+                0,
+                0,
+                &serde_json::json!({"error": e.to_string()}).to_string(),
+            )?;
+            return Err(e);
+        }
+    }
+    repo::find_run(c, org_id, run_id)
+}
+
+/// What the run needs once: strategies, templates, the organisation's name.
+struct Setup {
+    strategies: StrategyBook,
+    templates: BTreeMap<(String, String), TemplateSource>,
+    organisation: String,
+}
+
+fn execute(
+    c: &mut DbConnection,
+    org_id: i64,
+    run_id: i64,
+    as_of: NaiveDate,
+    dry_run: bool,
+) -> Result<RunSummary, AppError> {
+    let setup = Setup {
+        strategies: StrategyBook::load(c, org_id)?,
+        templates: template_index(c, org_id)?,
+        organisation: crate::db::repo::organizations::find(c, org_id)?.name,
+    };
+    let mut summary = RunSummary::default();
+    let mut after = 0;
+    loop {
+        let customers = customers_with_open_items(c, org_id, after, CHUNK)?;
+        let Some(last) = customers.last().copied() else { break };
+        after = last;
+        write_transaction(c, |c| {
+            run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut summary)
+        })?;
+    }
+    Ok(summary)
+}
+
+/// One customer's planned work in this run.
+struct Plan<'a> {
+    customer: &'a CustomerRow,
+    version_id: Option<i64>,
+    doc: Option<&'a StrategyDocument>,
+    level: usize,
+    acting: Vec<(&'a CollectableItem, usize)>,
+    resend: Vec<&'a CollectableItem>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_chunk(
+    c: &mut DbConnection,
+    org_id: i64,
+    run_id: i64,
+    as_of: NaiveDate,
+    dry_run: bool,
+    setup: &Setup,
+    customer_ids: &[i64],
+    summary: &mut RunSummary,
+) -> Result<(), AppError> {
+    let items = collectable_for_customers(c, org_id, as_of, customer_ids)?;
+    let customers: HashMap<i64, CustomerRow> = crate::db::repo::customers::find_many(c, org_id, customer_ids)?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut by_customer: BTreeMap<i64, Vec<&CollectableItem>> = BTreeMap::new();
+    for item in &items {
+        by_customer.entry(item.invoice.customer_id).or_default().push(item);
+    }
+    summary.customers_examined += by_customer.len() as i64;
+    summary.invoices_examined += items.len() as i64;
+    let mut plans = Vec::new();
+    for (customer_id, list) in &by_customer {
+        let Some(customer) = customers.get(customer_id) else {
+            continue;
+        };
+        let overdue: i64 = list
+            .iter()
+            .filter(|i| i.days_past_due > 0)
+            .map(|i| i.collectable_minor)
+            .sum();
+        let chosen = setup.strategies.for_customer(customer, overdue, None);
+        let mut plan = Plan {
+            customer,
+            version_id: chosen.map(|(v, _)| v.id),
+            doc: chosen.map(|(_, d)| d),
+            level: 0,
+            acting: Vec::new(),
+            resend: Vec::new(),
+        };
+        let Some(doc) = plan.doc else { continue };
+        for item in list {
+            let state = InvoiceState {
+                days_past_due: item.days_past_due,
+                level_done: usize::try_from(item.invoice.dunning_level).unwrap_or(0),
+                collectable_minor: item.collectable_minor,
+                delivered: item.invoice.delivered_on.is_some() || item.invoice.clock_start.is_some(),
+                exclusion: item.exclusion,
+            };
+            let currency = Currency::parse(&item.invoice.currency);
+            let min_of = |level: usize| {
+                doc.steps_of_level(level)
+                    .iter()
+                    .filter_map(|s| s.min_amount.as_ref())
+                    .filter_map(|m| currency.and_then(|cur| crate::domain::money::parse_amount(m, cur).ok()))
+                    .max()
+            };
+            match decide(doc, &state, min_of) {
+                Decision::Act(level) => {
+                    plan.level = plan.level.max(level);
+                    plan.acting.push((item, level));
+                }
+                Decision::Resend => plan.resend.push(item),
+                Decision::Skip(reason) => *summary.skipped.entry(skip_name(reason)).or_default() += 1,
+            }
+        }
+        if !plan.acting.is_empty() || !plan.resend.is_empty() {
+            plans.push(plan);
+        }
+    }
+    let mut new_actions: Vec<NewAction> = Vec::new();
+    let mut links: Vec<(usize, Vec<(i64, i32)>)> = Vec::new();
+    let at = now();
+    for plan in &plans {
+        let Some(doc) = plan.doc else { continue };
+        let contact = primary_contact(plan.customer);
+        if !plan.resend.is_empty() {
+            let step = Step {
+                key: "resend_invoice".into(),
+                offset_days: 0,
+                action: StepAction::Email,
+                tone: crate::domain::strategy::Tone::Friendly,
+                template: None,
+                min_amount: None,
+                assignee_role: Some("collector".into()),
+                requires_approval: false,
+            };
+            let invoices: Vec<&CollectableItem> = plan.resend.clone();
+            new_actions.push(action_for(
+                org_id,
+                run_id,
+                as_of,
+                setup,
+                plan,
+                &step,
+                0,
+                &invoices,
+                contact.clone(),
+                None,
+                at,
+            ));
+            links.push((
+                new_actions.len() - 1,
+                invoices.iter().map(|i| (i.invoice.id, 0)).collect(),
+            ));
+            summary.invoices_resent += plan.resend.len() as i64;
+        }
+        if plan.level == 0 {
+            continue;
+        }
+        let next = doc.steps_of_level(plan.level + 1).first().map(|s| s.action);
+        let invoices: Vec<&CollectableItem> = plan.acting.iter().map(|(i, _)| *i).collect();
+        for step in doc.steps_of_level(plan.level) {
+            new_actions.push(action_for(
+                org_id,
+                run_id,
+                as_of,
+                setup,
+                plan,
+                step,
+                plan.level,
+                &invoices,
+                contact.clone(),
+                next,
+                at,
+            ));
+            links.push((
+                new_actions.len() - 1,
+                plan.acting
+                    .iter()
+                    .map(|(i, l)| (i.invoice.id, i32::try_from(*l).unwrap_or(0)))
+                    .collect(),
+            ));
+        }
+    }
+    for a in &new_actions {
+        summary.actions_created += 1;
+        *summary.actions_by_step.entry(a.step_key.clone()).or_default() += 1;
+        *summary.actions_by_channel.entry(a.action.clone()).or_default() += 1;
+    }
+    if dry_run || new_actions.is_empty() {
+        return Ok(());
+    }
+    let inserted = repo::insert_actions(c, &new_actions)?;
+    let mut rows = Vec::new();
+    for (index, invoices) in &links {
+        if let Some(action) = inserted.get(*index) {
+            rows.extend(invoices.iter().map(|(inv, level)| (action.id, *inv, *level)));
+        }
+    }
+    repo::insert_action_invoices(c, &rows)?;
+    let mut by_level: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+    for plan in &plans {
+        for (item, level) in &plan.acting {
+            by_level.entry(*level).or_default().push(item.invoice.id);
+        }
+    }
+    for (level, ids) in by_level {
+        repo::set_dunning_level(c, &ids, i32::try_from(level).unwrap_or(0), as_of)?;
+    }
+    let resent: Vec<i64> = plans
+        .iter()
+        .flat_map(|p| p.resend.iter().map(|i| i.invoice.id))
+        .collect();
+    repo::restart_clock(c, &resent, as_of)?;
+    let credit_holds: Vec<NewEvent> = inserted
+        .iter()
+        .filter(|a| a.action == StepAction::CreditHold.as_str())
+        .map(|a| {
+            NewEvent::new(
+                org_id,
+                "customer.credit_hold_requested",
+                Kind::Customer.encode(a.customer_id),
+                Some(a.customer_id),
+                serde_json::json!({"action_id": Kind::Action.encode(a.id), "run_id": Kind::Run.encode(run_id)}),
+            )
+        })
+        .collect();
+    events::insert_many(c, &credit_holds)
+}
+
+fn skip_name(reason: SkipReason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The contact reminders go to: the one marked primary for collections, else the first.
+pub fn primary_contact(customer: &CustomerRow) -> Option<Contact> {
+    let contacts = customer.contacts();
+    contacts
+        .iter()
+        .find(|c| c.is_primary_for_collections)
+        .cloned()
+        .or_else(|| contacts.first().cloned())
+}
+
+/// The letter variables for a customer and the invoices an action covers.
+pub fn letter_context(
+    organisation: &str,
+    customer: &CustomerRow,
+    contact: Option<&Contact>,
+    invoices: &[&CollectableItem],
+    as_of: NaiveDate,
+    next: Option<StepAction>,
+) -> LetterContext {
+    let lang = customer.language.as_str();
+    let mut overdue: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut open: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut lines = Vec::with_capacity(invoices.len());
+    for item in invoices {
+        let i = &item.invoice;
+        let Some(cur) = Currency::parse(&i.currency) else {
+            continue;
+        };
+        *open.entry(cur.code()).or_default() += item.collectable_minor;
+        if item.days_past_due > 0 {
+            *overdue.entry(cur.code()).or_default() += item.collectable_minor;
+        }
+        lines.push(LetterInvoice {
+            number: i.number.clone(),
+            issue_date: format::date(i.issue_date, lang),
+            due_date: format::date(i.due_date, lang),
+            amount: format::money(i.amount_minor, cur, lang),
+            open_amount: format::money(item.collectable_minor, cur, lang),
+            days_overdue: item.days_past_due.max(0),
+        });
+    }
+    let totals = |m: &BTreeMap<&str, i64>| {
+        let parts: Vec<String> = m
+            .iter()
+            .filter_map(|(code, minor)| Currency::parse(code).map(|c| format::money(*minor, c, lang)))
+            .collect();
+        format::join(&parts, lang)
+    };
+    let earliest = invoices.iter().map(|i| i.invoice.due_date).min().unwrap_or(as_of);
+    let last_reminder = invoices.iter().filter_map(|i| i.invoice.last_dunned_on).max();
+    LetterContext {
+        customer_name: customer.legal_name.clone().unwrap_or_else(|| customer.name.clone()),
+        contact_name: contact.map(|c| c.name.clone()),
+        organisation_name: organisation.to_string(),
+        collector_name: customer.collector.clone(),
+        collector_email: None,
+        collector_phone: None,
+        invoices: lines,
+        total_overdue: totals(&overdue),
+        total_open: totals(&open),
+        days_overdue: invoices.iter().map(|i| i.days_past_due).max().unwrap_or(0).max(0),
+        due_date: format::date(earliest, lang),
+        last_reminder_date: last_reminder.map(|d| format::date(d, lang)),
+        consequence: consequence(next, lang),
+        reply_by: format::date(as_of + chrono::Days::new(7), lang),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn action_for(
+    org_id: i64,
+    run_id: i64,
+    as_of: NaiveDate,
+    setup: &Setup,
+    plan: &Plan<'_>,
+    step: &Step,
+    level: usize,
+    invoices: &[&CollectableItem],
+    contact: Option<Contact>,
+    next: Option<StepAction>,
+    at: chrono::NaiveDateTime,
+) -> NewAction {
+    let customer = plan.customer;
+    let lang = customer.language.clone();
+    let template = setup
+        .templates
+        .get(&(step.template_key().to_string(), lang.clone()))
+        .or_else(|| {
+            setup
+                .templates
+                .get(&(step.template_key().to_string(), "en".to_string()))
+        });
+    let rendered = template.and_then(|t| {
+        let ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
+        render(t, &ctx).ok()
+    });
+    let status = if step.requires_approval {
+        "awaiting_approval"
+    } else {
+        match step.action {
+            StepAction::Email | StepAction::Letter | StepAction::Sms => "queued",
+            StepAction::CreditHold => "done",
+            _ => "planned",
+        }
+    };
+    let assignee = match step.assignee_role.as_deref() {
+        Some("sales") => customer.sales_rep.clone().or_else(|| customer.collector.clone()),
+        Some("manager") | Some("admin") => None,
+        _ => customer.collector.clone(),
+    };
+    let recipient = contact.as_ref().and_then(|c| match step.action {
+        StepAction::Email => c.email.clone(),
+        StepAction::Call | StepAction::Sms => c.phone.clone(),
+        _ => Some(c.name.clone()),
+    });
+    NewAction {
+        org_id,
+        run_id: Some(run_id),
+        customer_id: customer.id,
+        strategy_version_id: plan.version_id,
+        step_level: i32::try_from(level).unwrap_or(0),
+        step_key: step.key.clone(),
+        action: step.action.as_str().to_string(),
+        tone: step.tone.as_str().to_string(),
+        status: status.to_string(),
+        assignee,
+        requires_approval: step.requires_approval,
+        scheduled_on: as_of,
+        language: lang,
+        recipient,
+        subject: rendered.as_ref().map(|r| r.subject.clone()),
+        body_text: rendered.as_ref().map(|r| r.body_text.clone()),
+        body_html: rendered.map(|r| r.body_html),
+        created_at: at,
+        updated_at: at,
+    }
+}
