@@ -1,6 +1,6 @@
 //! The in-process scheduler: once a day, after the configured UTC time, it runs each
-//! organisation's daily jobs — promise and payment-plan evaluation, and the purge of
-//! expired idempotency keys. Every job takes a lease in the database (`job_runs`), so
+//! organisation's daily jobs — promise and payment-plan evaluation with the purge of
+//! expired idempotency keys, then the collection run. Every job takes a lease in the database (`job_runs`), so
 //! several service instances never run the same job for the same day twice, and every job
 //! is also callable through the API with an explicit `as_of`.
 
@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::service::{plans, promises};
 
 pub const EVALUATION_JOB: &str = "promise_evaluation";
+pub const COLLECTION_JOB: &str = "collection_run";
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -45,6 +46,20 @@ pub fn run_daily(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Result<
             }
             Err(e) => {
                 jobs::finish(c, org_id, EVALUATION_JOB, as_of, "failed", &e.to_string())?;
+                return Err(e);
+            }
+        }
+    }
+    // The collection run keeps its own lease and is idempotent per date; after the
+    // evaluation, so that promises broken today are not chased as promised.
+    if jobs::claim(c, org_id, COLLECTION_JOB, as_of)? {
+        match crate::service::collection_run::run(c, org_id, as_of, false, "scheduler") {
+            Ok(run) => {
+                jobs::finish(c, org_id, COLLECTION_JOB, as_of, "completed", &run.summary)?;
+                ran.push(COLLECTION_JOB);
+            }
+            Err(e) => {
+                jobs::finish(c, org_id, COLLECTION_JOB, as_of, "failed", &e.to_string())?;
                 return Err(e);
             }
         }

@@ -29,7 +29,58 @@ pub fn cash_applied(conn: &mut DbConnection, org_id: i64, invoice_ids: &[i64]) -
     }
     customers.sort_unstable();
     customers.dedup();
-    payment_received(conn, org_id, &customers)
+    payment_received(conn, org_id, &customers)?;
+    cancel_settled_actions(conn, invoice_ids)
+}
+
+/// Cancels actions not yet delivered whose invoices are all paid now: nobody is chased for
+/// money that has arrived (P2).
+pub fn cancel_settled_actions(conn: &mut DbConnection, invoice_ids: &[i64]) -> Result<(), AppError> {
+    cancel_pending_actions(conn, invoice_ids, "paid before delivery", |open, _| open == 0)
+}
+
+/// Cancels actions not yet delivered for invoices a new promise covers.
+pub fn cancel_promised_actions(conn: &mut DbConnection, invoice_ids: &[i64]) -> Result<(), AppError> {
+    cancel_pending_actions(conn, invoice_ids, "promise to pay taken before delivery", |_, _| true)
+}
+
+fn cancel_pending_actions(
+    conn: &mut DbConnection,
+    invoice_ids: &[i64],
+    reason: &str,
+    settled: impl Fn(i64, i64) -> bool,
+) -> Result<(), AppError> {
+    use crate::db::repo::actions as repo;
+    let pending = repo::pending_actions_for_invoices(conn, invoice_ids)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let links = repo::invoices_of_actions(conn, &pending)?;
+    let ids: Vec<i64> = links.iter().map(|(_, i, _)| *i).collect();
+    let mut state: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for (id, open, amount) in invoices::table
+            .filter(invoices::id.eq_any(chunk))
+            .select((invoices::id, invoices::open_minor, invoices::amount_minor))
+            .load::<(i64, i64, i64)>(conn)?
+        {
+            state.insert(id, (open, amount));
+        }
+    }
+    for action in pending {
+        let covered: Vec<i64> = links
+            .iter()
+            .filter(|(a, _, _)| *a == action)
+            .map(|(_, i, _)| *i)
+            .collect();
+        let all_settled = covered
+            .iter()
+            .all(|i| invoice_ids.contains(i) && state.get(i).is_some_and(|(open, amount)| settled(*open, *amount)));
+        if all_settled {
+            repo::set_action_status(conn, action, "cancelled", None, Some(reason))?;
+        }
+    }
+    Ok(())
 }
 
 /// Called when money arrives for customers (also unapplied cash, which counts towards

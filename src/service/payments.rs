@@ -449,6 +449,7 @@ fn post_valid(
         .into_iter()
         .collect();
     crate::service::hooks::payment_received(c, org_id, &payers)?;
+    crate::service::hooks::cancel_settled_actions(c, &touched)?;
     results.sort_by_key(|(i, _)| *i);
     Ok(results)
 }

@@ -216,6 +216,7 @@ pub fn create(
     )?;
     // Money received today already counts.
     evaluate_customers(c, org_id, &[values.customer_id], today)?;
+    crate::service::hooks::cancel_promised_actions(c, &invoice_ids)?;
     repo::find(c, org_id, id)
 }
 

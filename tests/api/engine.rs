@@ -14,6 +14,7 @@ both_engines!(
     legal_steps_wait_for_approval,
     templates_are_checked_and_previewed_in_five_languages,
     strategy_versions_publish_and_acknowledge,
+    payment_or_promise_before_delivery_cancels_the_queued_message,
 );
 
 fn as_of() -> NaiveDate {
@@ -463,4 +464,32 @@ async fn strategy_versions_publish_and_acknowledge(app: TestApp) {
         Some(2),
         "neither published version acknowledged by marta"
     );
+}
+
+async fn payment_or_promise_before_delivery_cancels_the_queued_message(app: TestApp) {
+    let payer = customer(&app, "C-1", "en").await;
+    let promiser = customer(&app, "C-2", "en").await;
+    let a = delivered_invoice(&app, &payer, "A", 20).await;
+    let b = delivered_invoice(&app, &promiser, "B", 20).await;
+    run(&app, as_of()).await;
+    let queued = actions(&app, "&status=queued").await;
+    assert_eq!(queued.len(), 2);
+    app.post(
+        "/v1/payments",
+        &json!({"customer_id": payer, "amount": "100.00", "allocations": [{"invoice_id": a, "amount": "100.00"}]}),
+    )
+    .await
+    .expect(201);
+    let today = Utc::now().date_naive();
+    app.post(
+        "/v1/promises",
+        &json!({"customer_id": promiser, "invoice_ids": [b], "amount": "100.00", "promised_date": (today + Days::new(5)).format("%Y-%m-%d").to_string()}),
+    )
+    .await
+    .expect(201);
+    let cancelled = actions(&app, "&status=cancelled").await;
+    assert_eq!(cancelled.len(), 2);
+    let reasons: Vec<&str> = cancelled.iter().map(|x| x["outcome"].as_str().unwrap_or("")).collect();
+    assert!(reasons.contains(&"paid before delivery"));
+    assert!(reasons.contains(&"promise to pay taken before delivery"));
 }
