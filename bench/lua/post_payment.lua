@@ -8,7 +8,7 @@ local received_on = os.getenv("BENCH_RECEIVED_ON")
 local counter = 0
 local threads = {}
 local plan = {}
-local statuses = {}
+statuses = {}
 
 function setup(thread)
   counter = counter + 1
