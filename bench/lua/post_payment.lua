@@ -1,5 +1,6 @@
--- POST /v1/payments with automatic allocation: each request picks a random planned payment
--- (customer, currency, amount) from BENCH_PAYMENTS (payments.tsv of bench/generate.py).
+-- POST /v1/payments with automatic allocation: each request picks a customer uniformly at
+-- random among those with planned payments in BENCH_PAYMENTS (payments.tsv of
+-- bench/generate.py), then one of that customer's planned payments (currency, amount).
 -- env: BENCH_TOKEN, BENCH_PAYMENTS, BENCH_RECEIVED_ON. Prints one JSON line (BENCH_RESULT)
 -- with the count of each response status.
 local token = os.getenv("BENCH_TOKEN")
@@ -18,16 +19,24 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + id)
+  local index = {}
   for line in io.lines(path) do
     local c, cur, amt = line:match("^(%S+)\t(%S+)\t(%S+)$")
-    if c then table.insert(plan, {c, cur, amt}) end
+    if c then
+      if not index[c] then
+        index[c] = {}
+        table.insert(plan, index[c])
+      end
+      table.insert(index[c], {c, cur, amt})
+    end
   end
   wrk.headers["Authorization"] = "Bearer " .. token
   wrk.headers["Content-Type"] = "application/json"
 end
 
 function request()
-  local p = plan[math.random(1, #plan)]
+  local lines = plan[math.random(1, #plan)]
+  local p = lines[math.random(1, #lines)]
   local body = string.format(
     '{"customer_external_id": "%s", "amount": "%s", "currency": "%s", "received_on": "%s", "method": "bank_transfer"}',
     p[1], p[3], p[2], received_on)
