@@ -17,3 +17,4 @@ pub mod promise;
 pub mod settings;
 pub mod strategy;
 pub mod text;
+pub mod worklist;

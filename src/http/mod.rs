@@ -14,6 +14,7 @@ pub mod payments;
 pub mod promises;
 pub mod settings;
 pub mod token;
+pub mod worklist;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError, UrlencodedError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -49,7 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(promises::configure)
                 .configure(disputes::configure)
                 .configure(collection::configure)
-                .configure(engine::configure),
+                .configure(engine::configure)
+                .configure(worklist::configure),
         );
 }
 

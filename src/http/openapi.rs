@@ -10,7 +10,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    api_clients, collection, customers, disputes, engine, events, health, invoices, payments, promises, settings, token,
+    api_clients, collection, customers, disputes, engine, events, health, invoices, payments, promises, settings,
+    token, worklist,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +41,7 @@ in the currency's minor-unit precision.",
         engine::acknowledge, engine::compliance, engine::create_template, engine::list_templates, engine::get_template,
         engine::put_template, engine::preview, engine::start_run, engine::list_runs, engine::get_run,
         engine::list_actions, engine::get_action, engine::approve, engine::complete, engine::cancel,
+        worklist::worklist, worklist::log_activity,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),

@@ -15,6 +15,7 @@ pub mod plans;
 pub mod promises;
 pub mod statements;
 pub mod strategies;
+pub mod worklist;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

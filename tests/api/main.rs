@@ -13,3 +13,4 @@ mod openapi;
 mod payments;
 mod promises;
 mod tenancy;
+mod worklist;
