@@ -195,7 +195,7 @@ pub fn worklist(
             .then(a.due_on.cmp(&b.due_on))
             .then(a.id.cmp(&b.id))
     });
-    later.sort_by(|a, b| a.next_window_start.cmp(&b.next_window_start));
+    later.sort_by_key(|item| item.next_window_start);
     Ok(Worklist {
         collector: collector.map(str::to_string),
         at,
