@@ -160,6 +160,7 @@ The scopes listed on each operation are the roles that may call it.",
                     add_problem(op, "404", "No such resource in the caller's organisation");
                 }
                 if op.request_body.is_some() {
+                    add_problem(op, "409", "Conflicts with the current state, or with a concurrent request; retry");
                     add_problem(op, "400", "Malformed JSON or a field of the wrong type");
                     add_problem(op, "413", "The body is too large");
                     add_problem(op, "415", "The body is not JSON");
