@@ -16,6 +16,7 @@ pub enum Kind {
     Dispute,
     Comment,
     Task,
+    CreditApplication,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::Dispute => "dsp_",
             Kind::Comment => "cmt_",
             Kind::Task => "task_",
+            Kind::CreditApplication => "cap_",
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod api_clients;
 pub mod collection;
+pub mod credit;
 pub mod customers;
 pub mod disputes;
 pub mod events;
@@ -47,7 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(events::configure)
                 .configure(promises::configure)
                 .configure(disputes::configure)
-                .configure(collection::configure),
+                .configure(collection::configure)
+                .configure(credit::configure),
         );
 }
 

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    api_clients, collection, customers, disputes, events, health, invoices, payments, promises, settings, token,
+    api_clients, collection, credit, customers, disputes, events, health, invoices, payments, promises, settings, token,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,8 @@ in the currency's minor-unit precision.",
         disputes::create, disputes::list, disputes::get, disputes::patch, disputes::comment, disputes::resolve,
         disputes::report, collection::collectable, collection::tasks, collection::summary,
         health::live, health::ready, health::metrics,
+        credit::create, credit::list, credit::get, credit::patch, credit::submit, credit::decide,
+        credit::check, credit::credit, credit::release, credit::open_orders, credit::risk, credit::recompute,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -54,6 +56,7 @@ in the currency's minor-unit precision.",
         (name = "reports", description = "Reports for management"),
         (name = "collection", description = "What the collection engine chases, and collector tasks"),
         (name = "operations", description = "Health and metrics"),
+        (name = "credit", description = "Credit applications, credit control and risk signals"),
     )
 )]
 pub struct ApiDoc;

@@ -3,6 +3,8 @@
 
 pub mod api_clients;
 pub mod collectable;
+pub mod credit;
+pub mod credit_applications;
 pub mod customers;
 pub mod directory;
 pub mod disputes;

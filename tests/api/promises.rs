@@ -561,7 +561,10 @@ async fn daily_scheduler_evaluates_once_per_day(app: TestApp) {
     })
     .await
     .expect("join");
-    assert_eq!(runs.0, vec![recaudo::scheduler::EVALUATION_JOB]);
+    assert_eq!(
+        runs.0,
+        vec![recaudo::scheduler::EVALUATION_JOB, recaudo::scheduler::CREDIT_JOB]
+    );
     assert!(runs.1.is_empty(), "the second call for the same day does nothing");
     let p = app
         .get(&format!("/v1/promises/{}", p["id"].as_str().expect("id")))

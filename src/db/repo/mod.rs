@@ -2,6 +2,8 @@
 //! id and scopes its query by it (or works on ids already read within that scope).
 
 pub mod api_clients;
+pub mod credit;
+pub mod credit_applications;
 pub mod customers;
 pub mod disputes;
 pub mod events;
