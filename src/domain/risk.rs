@@ -434,6 +434,26 @@ mod tests {
     }
 
     #[test]
+    fn weighted_days_to_pay_follow_the_money() {
+        let as_of = d("2026-11-23");
+        // Small invoices paid early, the big one 40 days late: the weighted figure sees it.
+        let h = RiskHistory {
+            paid: vec![
+                paid("2026-09-01", 30, 10, 1_000),
+                paid("2026-09-02", 30, 10, 1_000),
+                paid("2026-09-03", 30, 70, 100_000),
+            ],
+            ..Default::default()
+        };
+        let a = assess(&h, as_of);
+        assert_eq!(get(&a, "average_days_to_pay").value, Some(30.0));
+        let w = get(&a, "weighted_days_to_pay");
+        assert_eq!(w.value, Some(68.82));
+        assert_eq!(w.points, 20, "{w:?}");
+        assert!(w.fires);
+    }
+
+    #[test]
     fn paying_on_time_then_late_fires() {
         let as_of = d("2026-11-23");
         let h = RiskHistory {

@@ -448,7 +448,11 @@ pub async fn recompute(
     body: web::Json<RecomputeRequest>,
 ) -> Result<HttpResponse, AppError> {
     auth.require(MANAGERS)?;
-    let (org, as_of) = (auth.org_id, body.as_of.unwrap_or_else(|| state.today()));
+    let (org, today) = (auth.org_id, state.today());
+    let as_of = body.as_of.unwrap_or(today);
+    if (as_of - today).num_days().abs() > 3660 {
+        return Err(AppError::invalid("as_of", "must be within ten years of today"));
+    }
     let summary = db::run(&state.pool, move |c| {
         write_transaction(c, |c| service::credit::refresh_all(c, org, as_of))
     })

@@ -476,13 +476,7 @@ fn facts_of(c: &mut DbConnection, customer: &CustomerRow) -> Result<(CreditFacts
     let facts = CreditFacts {
         currency: customer.currency.clone(),
         limit_minor: customer.credit_limit_minor,
-        exposure: exposure
-            .map(|e| Exposure {
-                open_receivables_minor: e.open_receivables_minor,
-                unapplied_minor: e.unapplied_minor,
-                open_orders_minor: e.open_orders_minor,
-            })
-            .unwrap_or_default(),
+        exposure: exposure.map(|e| e.exposure()).unwrap_or_default(),
         oldest_due_date: snapshot.as_ref().and_then(|s| s.oldest_due_date),
         broken_promise_dates: snapshot
             .as_ref()
@@ -646,16 +640,7 @@ pub fn view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDat
         .into_iter()
         .filter(|e| e.currency != customer.currency)
         .filter(|e| e.open_receivables_minor != 0 || e.unapplied_minor != 0 || e.open_orders_minor != 0)
-        .map(|e| {
-            ExposureView::new(
-                &e.currency,
-                &Exposure {
-                    open_receivables_minor: e.open_receivables_minor,
-                    unapplied_minor: e.unapplied_minor,
-                    open_orders_minor: e.open_orders_minor,
-                },
-            )
-        })
+        .map(|e| ExposureView::new(&e.currency, &e.exposure()))
         .collect();
     let history = repo::history(c, org_id, customer.id, 20)?
         .into_iter()

@@ -52,3 +52,9 @@ pub fn invoices_written(conn: &mut DbConnection, org_id: i64, customers: &[i64])
     credit::refresh_customers(conn, org_id, customers, crate::db::now().date())?;
     Ok(())
 }
+
+/// Called when customers' credit limit or currency changed: their hold status and flags
+/// follow at once.
+pub fn credit_terms_changed(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
+    invoices_written(conn, org_id, customers)
+}

@@ -270,6 +270,36 @@ async fn prospect_approval_creates_the_customer_and_rejection_needs_a_reason(app
     app.post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
         .await
         .expect(200);
+    app.patch(&format!("/v1/credit-applications/{id}"), &json!({"notes": "x"}))
+        .await
+        .expect_problem(409);
+    // Sent back for more information, edited and submitted again.
+    let back = app
+        .post(
+            &format!("/v1/credit-applications/{id}/decision"),
+            &json!({"decision": "more_information_requested", "reason": "Send the 2025 accounts"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(back["status"], "more_information_requested");
+    app.patch(
+        &format!("/v1/credit-applications/{id}"),
+        &json!({"financials": {"annual_revenue": "800000.00", "net_income": "-12000.00", "equity": "90000.00"}}),
+    )
+    .await
+    .expect(200);
+    let again = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200)
+        .body;
+    let financials = again["scorecard"]["factors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["factor"] == "financials"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(financials["available"], true, "a loss is rated: {financials}");
     let r = app
         .post(
             &format!("/v1/credit-applications/{id}/decision"),
@@ -374,6 +404,13 @@ async fn credit_checks_approve_or_hold_with_reasons(app: TestApp) {
     assert_eq!(customer["flags"]["credit_hold"], true);
     assert_eq!(customer["flags"]["over_limit"], true);
     assert_eq!(events_of(&app, "credit.hold_placed").await.len(), 1);
+    // Raising the limit releases the hold at once.
+    set_limit(&app, &c, "2000.00").await;
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_status"], "ok");
+    assert_eq!(customer["flags"]["over_limit"], false);
+    assert_eq!(events_of(&app, "credit.hold_released").await.len(), 1);
+    set_limit(&app, &c, "1000.00").await;
 
     // More than 60 days overdue holds a customer without any limit.
     let d = app.customer("C-2").await;

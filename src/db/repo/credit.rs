@@ -45,6 +45,16 @@ pub struct ExposureRow {
     pub updated_at: NaiveDateTime,
 }
 
+impl ExposureRow {
+    pub fn exposure(&self) -> crate::domain::credit::Exposure {
+        crate::domain::credit::Exposure {
+            open_receivables_minor: self.open_receivables_minor,
+            unapplied_minor: self.unapplied_minor,
+            open_orders_minor: self.open_orders_minor,
+        }
+    }
+}
+
 /// The computed part of a snapshot (the manual-release fields are kept as they are).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = customer_credit, treat_none_as_default_value = false)]
