@@ -124,7 +124,7 @@ impl From<&ApplicationRow> for ApplicationResponse {
             trade_references: apps::trade_references(r),
             bank_references: apps::bank_references(r),
             financials: apps::financials(r),
-            attachments: serde_json::from_str(&r.attachments).unwrap_or_default(),
+            attachments: apps::attachments(r),
             notes: r.notes.clone(),
             scorecard: apps::scorecard(r).map(|s| ScorecardResponse {
                 score: s.score,

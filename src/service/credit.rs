@@ -383,16 +383,7 @@ fn persist(
                 summary.check_in_tasks += 1;
             }
         }
-        let current = CustomerCreditColumns {
-            credit_status: x.customer.credit_status.clone(),
-            risk_class: x.customer.risk_class.clone(),
-            risk_score: x.customer.risk_score,
-            flag_broken_promise: x.customer.flag_broken_promise,
-            flag_over_limit: x.customer.flag_over_limit,
-            flag_at_risk: x.customer.flag_at_risk,
-            flag_in_dispute: x.customer.flag_in_dispute,
-        };
-        if current != x.columns {
+        if columns_of(&x.customer) != x.columns {
             repo::set_customer_columns(c, org_id, id, &x.columns)?;
         }
         snapshots.push(SnapshotValues {
@@ -776,15 +767,32 @@ pub struct CustomerFlags {
 
 impl CustomerFlags {
     pub fn of(r: &CustomerRow) -> CustomerFlags {
+        CustomerFlags::from_columns(&columns_of(r))
+    }
+
+    fn from_columns(c: &CustomerCreditColumns) -> CustomerFlags {
         CustomerFlags {
-            broken_promise: r.flag_broken_promise,
-            credit_hold: r.credit_status == CreditStatus::OnHold.as_str(),
-            over_limit: r.flag_over_limit,
-            at_risk: r.flag_at_risk,
-            in_dispute: r.flag_in_dispute,
+            broken_promise: c.flag_broken_promise,
+            credit_hold: c.credit_status == CreditStatus::OnHold.as_str(),
+            over_limit: c.flag_over_limit,
+            at_risk: c.flag_at_risk,
+            in_dispute: c.flag_in_dispute,
             with_agency: false,
             legal: false,
         }
+    }
+}
+
+/// The derived columns as stored on a customer row.
+fn columns_of(r: &CustomerRow) -> CustomerCreditColumns {
+    CustomerCreditColumns {
+        credit_status: r.credit_status.clone(),
+        risk_class: r.risk_class.clone(),
+        risk_score: r.risk_score,
+        flag_broken_promise: r.flag_broken_promise,
+        flag_over_limit: r.flag_over_limit,
+        flag_at_risk: r.flag_at_risk,
+        flag_in_dispute: r.flag_in_dispute,
     }
 }
 
@@ -805,7 +813,6 @@ pub struct RiskView {
 
 /// The risk of one customer, computed now from its history (nothing written).
 pub fn risk_view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDate) -> Result<RiskView, AppError> {
-    customer_repo::find(c, org_id, customer_id)?;
     let s = settings(c, org_id)?;
     let x = compute(c, org_id, &s, &[customer_id], as_of)?
         .pop()
@@ -817,19 +824,13 @@ pub fn risk_view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: Nai
     } else {
         "none"
     };
-    let mut row = x.customer.clone();
-    row.credit_status = x.columns.credit_status.clone();
-    row.flag_broken_promise = x.columns.flag_broken_promise;
-    row.flag_over_limit = x.columns.flag_over_limit;
-    row.flag_at_risk = x.columns.flag_at_risk;
-    row.flag_in_dispute = x.columns.flag_in_dispute;
     Ok(RiskView {
         customer_id: Kind::Customer.encode(customer_id),
         as_of,
         score: x.assessment.score,
         risk_class: x.columns.risk_class.clone(),
         class_source: source.into(),
-        flags: CustomerFlags::of(&row),
+        flags: CustomerFlags::from_columns(&x.columns),
         signals: x.assessment.signals,
     })
 }

@@ -344,7 +344,7 @@ pub fn to_input(r: &ApplicationRow) -> ApplicationInput {
         trade_references: Some(trade_references(r)),
         bank_references: Some(bank_references(r)),
         financials: financials(r),
-        attachments: Some(serde_json::from_str(&r.attachments).unwrap_or_default()),
+        attachments: Some(attachments(r)),
         notes: r.notes.clone(),
     }
 }
@@ -355,6 +355,10 @@ pub fn trade_references(r: &ApplicationRow) -> Vec<TradeReference> {
 
 pub fn bank_references(r: &ApplicationRow) -> Vec<BankReference> {
     serde_json::from_str(&r.bank_references).unwrap_or_default()
+}
+
+pub fn attachments(r: &ApplicationRow) -> Vec<String> {
+    serde_json::from_str(&r.attachments).unwrap_or_default()
 }
 
 pub fn financials(r: &ApplicationRow) -> Option<Financials> {

@@ -51,7 +51,7 @@ pub fn patch(
             ));
         }
         if data.credit_limit_minor != current.credit_limit_minor || data.currency.code() != current.currency {
-            crate::service::hooks::credit_terms_changed(c, org_id, &[id])?;
+            crate::service::hooks::credit_inputs_changed(c, org_id, &[id])?;
         }
         repo::find(c, org_id, id)
     })
@@ -153,7 +153,7 @@ fn upsert_valid(
             (row.credit_limit_minor != d.credit_limit_minor || row.currency != d.currency.code()).then_some(row.id)
         })
         .collect();
-    crate::service::hooks::credit_terms_changed(c, org_id, &limit_changed)?;
+    crate::service::hooks::credit_inputs_changed(c, org_id, &limit_changed)?;
     let created: Vec<&str> = outcomes
         .iter()
         .filter(|(_, _, o)| *o == UpsertOutcome::Created)

@@ -43,18 +43,13 @@ pub fn payment_received(conn: &mut DbConnection, org_id: i64, customers: &[i64])
     Ok(())
 }
 
-/// Called when invoices of these customers were created, changed, cancelled or disputed:
-/// their exposure, hold status and risk signals are recomputed.
-pub fn invoices_written(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
+/// Called when what credit control reads about these customers changed outside a
+/// payment — invoices created, changed, cancelled or disputed, a credit limit or currency
+/// changed: their exposure, hold status and risk signals are recomputed at once.
+pub fn credit_inputs_changed(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
     if customers.is_empty() {
         return Ok(());
     }
     credit::refresh_customers(conn, org_id, customers, crate::db::now().date())?;
     Ok(())
-}
-
-/// Called when customers' credit limit or currency changed: their hold status and flags
-/// follow at once.
-pub fn credit_terms_changed(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
-    invoices_written(conn, org_id, customers)
 }

@@ -102,7 +102,7 @@ pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Res
                 paid_on: None,
             },
         )?;
-        crate::service::hooks::invoices_written(c, org_id, &[row.customer_id])?;
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[row.customer_id])?;
         Ok(row)
     })
 }
@@ -178,7 +178,7 @@ pub fn patch(
                 "the invoice changed meanwhile; retry".into(),
             ));
         }
-        crate::service::hooks::invoices_written(c, org_id, &[current.customer_id, data.customer_id])?;
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[current.customer_id, data.customer_id])?;
         repo::find(c, org_id, id)
     })
 }
@@ -303,7 +303,7 @@ fn upsert_valid(
     let touched: Vec<i64> = (writes.iter().map(|w| w.data.customer_id))
         .chain(existing.values().map(|r| r.customer_id))
         .collect();
-    crate::service::hooks::invoices_written(c, org_id, &touched)?;
+    crate::service::hooks::credit_inputs_changed(c, org_id, &touched)?;
     let created: Vec<&str> = outcomes
         .iter()
         .filter(|(_, _, o)| matches!(o, Ok((UpsertOutcome::Created, _))))
@@ -363,7 +363,7 @@ pub fn close(
                 "the invoice changed meanwhile; retry".into(),
             ));
         }
-        crate::service::hooks::invoices_written(c, org_id, &[current.customer_id])?;
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[current.customer_id])?;
         repo::find(c, org_id, id)
     })
 }
