@@ -1,8 +1,9 @@
 //! The in-process scheduler: once a day, after the configured UTC time, it runs each
 //! organisation's daily jobs — promise and payment-plan evaluation with the purge of
-//! expired idempotency keys, then the collection run. Every job takes a lease in the database (`job_runs`), so
-//! several service instances never run the same job for the same day twice, and every job
-//! is also callable through the API with an explicit `as_of`.
+//! expired idempotency keys, the credit and risk recomputation of every customer, then the
+//! collection run. Every job takes a lease in the database (`job_runs`), so several service
+//! instances never run the same job for the same day twice, and every job is also callable
+//! through the API with an explicit `as_of`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,9 +14,10 @@ use chrono::{NaiveDate, NaiveTime, Utc};
 use crate::db::repo::{idempotency, jobs, organizations};
 use crate::db::{DbConnection, DbPool, write_transaction};
 use crate::error::AppError;
-use crate::service::{plans, promises};
+use crate::service::{credit, plans, promises};
 
 pub const EVALUATION_JOB: &str = "promise_evaluation";
+pub const CREDIT_JOB: &str = "credit_risk_recomputation";
 pub const COLLECTION_JOB: &str = "collection_run";
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,20 @@ pub fn run_daily(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Result<
             }
             Err(e) => {
                 jobs::finish(c, org_id, EVALUATION_JOB, as_of, "failed", &e.to_string())?;
+                return Err(e);
+            }
+        }
+    }
+    // After promise and plan evaluation, so today's broken promises and defaults count.
+    if jobs::claim(c, org_id, CREDIT_JOB, as_of)? {
+        match write_transaction(c, |c| credit::refresh_all(c, org_id, as_of)) {
+            Ok(summary) => {
+                let text = serde_json::to_string(&summary).unwrap_or_default();
+                jobs::finish(c, org_id, CREDIT_JOB, as_of, "completed", &text)?;
+                ran.push(CREDIT_JOB);
+            }
+            Err(e) => {
+                jobs::finish(c, org_id, CREDIT_JOB, as_of, "failed", &e.to_string())?;
                 return Err(e);
             }
         }

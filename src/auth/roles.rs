@@ -58,6 +58,11 @@ pub const DISPUTE_WRITERS: &[Role] = &[
 ];
 /// Who may agree payment plans.
 pub const PLAN_WRITERS: &[Role] = &[Role::Admin, Role::Manager, Role::Collector];
+/// Who may fill in and submit credit applications: managers, sales (who bring the
+/// applicant) and the ERP or portal pushing them.
+pub const CREDIT_APPLICANTS: &[Role] = &[Role::Admin, Role::Manager, Role::Sales, Role::Integration];
+/// Who may ask for a credit check before releasing an order.
+pub const CREDIT_CHECKERS: &[Role] = &[Role::Admin, Role::Manager, Role::Sales, Role::Integration];
 /// Who may manage API clients.
 pub const ADMINS: &[Role] = &[Role::Admin];
 

@@ -47,6 +47,13 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        credit_status -> Text,
+        risk_class -> Nullable<Text>,
+        risk_score -> Integer,
+        flag_broken_promise -> Bool,
+        flag_over_limit -> Bool,
+        flag_at_risk -> Bool,
+        flag_in_dispute -> Bool,
     }
 }
 
@@ -77,6 +84,90 @@ diesel::table! {
         dunning_level -> Integer,
         last_dunned_on -> Nullable<Date>,
         clock_start -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    customer_credit (customer_id) {
+        customer_id -> BigInt,
+        org_id -> BigInt,
+        oldest_due_date -> Nullable<Date>,
+        broken_promise_dates -> Text,
+        plan_defaulted_on -> Nullable<Date>,
+        hold_reasons -> Text,
+        held_since -> Nullable<Timestamp>,
+        release_until -> Nullable<Date>,
+        release_reason -> Nullable<Text>,
+        released_by -> Nullable<Text>,
+        risk_signals -> Text,
+        risk_computed_on -> Nullable<Date>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_exposures (customer_id, currency) {
+        customer_id -> BigInt,
+        currency -> Text,
+        org_id -> BigInt,
+        open_receivables_minor -> BigInt,
+        unapplied_minor -> BigInt,
+        open_orders_minor -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_applications (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> Nullable<BigInt>,
+        status -> Text,
+        legal_name -> Nullable<Text>,
+        tax_id -> Nullable<Text>,
+        country -> Nullable<Text>,
+        address -> Nullable<Text>,
+        years_in_business -> Nullable<Integer>,
+        company_size -> Nullable<Text>,
+        currency -> Text,
+        requested_limit_minor -> Nullable<BigInt>,
+        requested_terms_days -> Nullable<Integer>,
+        trade_references -> Text,
+        bank_references -> Text,
+        financials -> Nullable<Text>,
+        attachments -> Text,
+        notes -> Nullable<Text>,
+        score -> Nullable<Integer>,
+        risk_class -> Nullable<Text>,
+        recommended_limit_minor -> Nullable<BigInt>,
+        recommended_terms_days -> Nullable<Integer>,
+        scorecard -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        decision -> Nullable<Text>,
+        next_review_on -> Nullable<Date>,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_limit_history (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        application_id -> Nullable<BigInt>,
+        currency -> Text,
+        previous_limit_minor -> Nullable<BigInt>,
+        new_limit_minor -> Nullable<BigInt>,
+        previous_terms_days -> Integer,
+        new_terms_days -> Integer,
+        previous_risk_class -> Nullable<Text>,
+        new_risk_class -> Nullable<Text>,
+        changed_by -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -454,4 +545,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     actions,
     action_invoices,
     activities,
+    customer_credit,
+    credit_exposures,
+    credit_applications,
+    credit_limit_history,
 );

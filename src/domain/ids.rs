@@ -21,6 +21,7 @@ pub enum Kind {
     Run,
     Action,
     Activity,
+    CreditApplication,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             Kind::Run => "run_",
             Kind::Action => "act_",
             Kind::Activity => "cnt_",
+            Kind::CreditApplication => "cap_",
         }
     }
 

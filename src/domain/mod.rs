@@ -4,6 +4,7 @@
 pub mod aging;
 pub mod allocation;
 pub mod collectable;
+pub mod credit;
 pub mod customer;
 pub mod dispute;
 pub mod format;
@@ -14,6 +15,8 @@ pub mod money;
 pub mod payment;
 pub mod plan;
 pub mod promise;
+pub mod risk;
+pub mod scorecard;
 pub mod settings;
 pub mod strategy;
 pub mod text;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::allocation::Rule;
+use crate::domain::credit::CreditSettings;
 use crate::error::{FieldError, Violations};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -29,6 +30,9 @@ pub struct OrgSettings {
     #[serde(default = "default_grace")]
     #[schema(minimum = 0, maximum = 90)]
     pub plan_grace_days: u32,
+    /// Credit control: application completeness, scorecard weights, hold rules.
+    #[serde(default)]
+    pub credit: CreditSettings,
 }
 
 fn default_tolerance() -> u32 {
@@ -50,6 +54,7 @@ impl Default for OrgSettings {
             promise_tolerance_days: default_tolerance(),
             promise_min_share_percent: 0,
             plan_grace_days: default_grace(),
+            credit: CreditSettings::default(),
         }
     }
 }
@@ -79,6 +84,9 @@ impl OrgSettings {
         }
         if self.plan_grace_days > 90 {
             v.add("plan_grace_days", "must be between 0 and 90");
+        }
+        if let Err(errors) = self.credit.validate() {
+            v.extend_prefixed("credit.", errors);
         }
         v.finish()
     }

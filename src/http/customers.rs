@@ -61,6 +61,14 @@ pub struct CustomerResponse {
     pub dunning_paused_until: Option<NaiveDate>,
     pub dunning_pause_reason: Option<String>,
     pub contacts: Vec<Contact>,
+    /// `ok`, `on_hold` or `manual_release` (credit control).
+    pub credit_status: String,
+    /// `A` (low risk) to `E`, from payment history or the last credit decision.
+    pub risk_class: Option<String>,
+    /// 0 (no warning sign) to 100.
+    pub risk_score: i32,
+    /// Automatic flags (P3).
+    pub flags: crate::service::credit::CustomerFlags,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -85,6 +93,10 @@ impl From<&CustomerRow> for CustomerResponse {
             dunning_paused_until: r.dunning_paused_until,
             dunning_pause_reason: r.dunning_pause_reason.clone(),
             contacts: r.contacts(),
+            credit_status: r.credit_status.clone(),
+            risk_class: r.risk_class.clone(),
+            risk_score: r.risk_score,
+            flags: crate::service::credit::CustomerFlags::of(r),
             version: r.version,
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
@@ -113,6 +125,10 @@ pub struct CustomerListQuery {
     pub collector: Option<String>,
     pub sales_rep: Option<String>,
     pub country: Option<String>,
+    /// Risk classes, comma-separated, e.g. `D,E`.
+    pub risk_class: Option<String>,
+    /// `id` (default, creation order) or `risk` (riskiest first: risk score descending).
+    pub sort: Option<String>,
 }
 
 /// Up to 1 000 customers to upsert by `external_id`.
@@ -167,7 +183,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(with_etag(HttpResponse::Ok(), row.version, CustomerResponse::from(&row)))
 }
 
-/// List customers, in creation order.
+/// List customers, in creation order or riskiest first (`sort=risk`); filter by risk
+/// class with `risk_class=D,E`.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerListQuery),
     responses((status = 200, description = "A page of customers", body = CustomerPage)),
     security(("bearer" = ["admin", "manager", "collector", "sales", "integration", "viewer"])))]
@@ -178,7 +195,29 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     auth.require(READERS)?;
     let q = query.into_inner();
-    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let by_risk = match q.sort.as_deref() {
+        None | Some("id") => false,
+        Some("risk") => true,
+        Some(_) => return Err(AppError::invalid("sort", "must be id or risk")),
+    };
+    let (page, after_risk) = if by_risk {
+        risk_page(q.limit, q.cursor.as_deref())?
+    } else {
+        (PageRequest::parse(q.limit, q.cursor.as_deref())?, None)
+    };
+    let risk_classes = match q.risk_class.as_deref() {
+        None => None,
+        Some(text) => {
+            let classes: Vec<String> = text.split(',').map(|c| c.trim().to_uppercase()).collect();
+            if classes.iter().any(|c| !["A", "B", "C", "D", "E"].contains(&c.as_str())) {
+                return Err(AppError::invalid(
+                    "risk_class",
+                    "must be classes A to E, comma-separated",
+                ));
+            }
+            Some(classes)
+        }
+    };
     let filter = CustomerFilter {
         updated_since: parse_instant("updated_since", q.updated_since.as_deref())?,
         external_id: q.external_id,
@@ -186,17 +225,59 @@ pub async fn list(
         collector: q.collector,
         sales_rep: q.sales_rep,
         country: q.country,
+        risk_classes,
+        by_risk,
     };
     let org = auth.org_id;
     let rows = db::run(&state.pool, move |c| {
-        db::repo::customers::list(c, org, &filter, page.after_id, page.fetch_limit())
+        db::repo::customers::list_sorted(c, org, &filter, page.after_id, after_risk, page.fetch_limit())
     })
     .await?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    let (rows, next_cursor) = if by_risk {
+        finish_risk_page(page, rows)
+    } else {
+        page.finish(rows, |r| r.id)
+    };
     Ok(HttpResponse::Ok().json(CustomerPage {
         items: rows.iter().map(CustomerResponse::from).collect(),
         next_cursor,
     }))
+}
+
+/// Cursor of a page sorted by risk: the (risk score, id) of the last row, as
+/// `risk:<score>:<id>` in URL-safe base64.
+fn risk_page(limit: Option<i64>, cursor: Option<&str>) -> Result<(PageRequest, Option<(i32, i64)>), AppError> {
+    use base64::Engine as _;
+    let page = PageRequest::parse(limit, None)?;
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok((page, None));
+    };
+    let bad = || AppError::invalid("cursor", "is not a cursor this API issued");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (score, id) = text
+        .strip_prefix("risk:")
+        .and_then(|rest| rest.split_once(':'))
+        .ok_or_else(bad)?;
+    Ok((
+        page,
+        Some((score.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?)),
+    ))
+}
+
+fn finish_risk_page(page: PageRequest, mut rows: Vec<CustomerRow>) -> (Vec<CustomerRow>, Option<String>) {
+    use base64::Engine as _;
+    let more = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next = if more {
+        rows.last()
+            .map(|r| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("risk:{}:{}", r.risk_score, r.id)))
+    } else {
+        None
+    };
+    (rows, next)
 }
 
 /// Change some fields of a customer (JSON merge patch; `null` clears a field).

@@ -3,6 +3,7 @@
 
 pub mod api_clients;
 pub mod collection;
+pub mod credit;
 pub mod customers;
 pub mod disputes;
 pub mod engine;
@@ -51,7 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(disputes::configure)
                 .configure(collection::configure)
                 .configure(engine::configure)
-                .configure(worklist::configure),
+                .configure(worklist::configure)
+                .configure(credit::configure),
         );
 }
 

@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    api_clients, collection, customers, disputes, engine, events, health, invoices, payments, promises, settings,
-    token, worklist,
+    api_clients, collection, credit, customers, disputes, engine, events, health, invoices, payments, promises,
+    settings, token, worklist,
 };
 
 #[derive(OpenApi)]
@@ -43,6 +43,8 @@ in the currency's minor-unit precision.",
         engine::list_actions, engine::get_action, engine::approve, engine::complete, engine::cancel,
         worklist::worklist, worklist::log_activity,
         health::live, health::ready, health::metrics,
+        credit::create, credit::list, credit::get, credit::patch, credit::submit, credit::decide,
+        credit::check, credit::credit, credit::release, credit::open_orders, credit::risk, credit::recompute,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -64,6 +66,7 @@ in the currency's minor-unit precision.",
         (name = "collection-runs", description = "The daily collection run"),
         (name = "actions", description = "Actions planned by collection runs"),
         (name = "operations", description = "Health and metrics"),
+        (name = "credit", description = "Credit applications, credit control and risk signals"),
     )
 )]
 pub struct ApiDoc;
@@ -160,7 +163,11 @@ The scopes listed on each operation are the roles that may call it.",
                     add_problem(op, "404", "No such resource in the caller's organisation");
                 }
                 if op.request_body.is_some() {
-                    add_problem(op, "409", "Conflicts with the current state, or with a concurrent request; retry");
+                    add_problem(
+                        op,
+                        "409",
+                        "Conflicts with the current state, or with a concurrent request; retry",
+                    );
                     add_problem(op, "400", "Malformed JSON or a field of the wrong type");
                     add_problem(op, "413", "The body is too large");
                     add_problem(op, "415", "The body is not JSON");

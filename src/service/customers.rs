@@ -50,6 +50,9 @@ pub fn patch(
                 "the customer changed meanwhile; retry".into(),
             ));
         }
+        if data.credit_limit_minor != current.credit_limit_minor || data.currency.code() != current.currency {
+            crate::service::hooks::credit_inputs_changed(c, org_id, &[id])?;
+        }
         repo::find(c, org_id, id)
     })
 }
@@ -143,6 +146,14 @@ fn upsert_valid(
         outcomes.push((*index, key, outcome));
     }
     repo::upsert_many(c, org_id, &to_write)?;
+    let limit_changed: Vec<i64> = valid
+        .iter()
+        .filter_map(|(_, d)| {
+            let row = existing.get(d.external_id.as_deref()?)?;
+            (row.credit_limit_minor != d.credit_limit_minor || row.currency != d.currency.code()).then_some(row.id)
+        })
+        .collect();
+    crate::service::hooks::credit_inputs_changed(c, org_id, &limit_changed)?;
     let created: Vec<&str> = outcomes
         .iter()
         .filter(|(_, _, o)| *o == UpsertOutcome::Created)

@@ -171,6 +171,7 @@ pub fn create(
         },
     )?;
     repo::refresh_disputed(c, &[invoice.id])?;
+    crate::service::hooks::credit_inputs_changed(c, org_id, &[invoice.customer_id])?;
     let row = repo::find(c, org_id, id)?;
     event(c, &row, "dispute.opened")?;
     Ok(row)
@@ -253,6 +254,7 @@ pub fn patch(
         ));
     }
     repo::refresh_disputed(c, &[invoice.id])?;
+    crate::service::hooks::credit_inputs_changed(c, org_id, &[invoice.customer_id])?;
     let row = repo::find(c, org_id, id)?;
     if withdrawn {
         event(c, &row, "dispute.withdrawn")?;
@@ -332,6 +334,7 @@ pub fn resolve(
         repo::add_comment(c, current.id, actor, text)?;
     }
     repo::refresh_disputed(c, &[current.invoice_id])?;
+    crate::service::hooks::credit_inputs_changed(c, org_id, &[current.customer_id])?;
     if let Some(note) = credit_note.filter(|n| n.open_minor > 0) {
         let invoice = crate::db::repo::invoices::find(c, org_id, current.invoice_id)?;
         let amount = note.open_minor.min(invoice.open_minor);

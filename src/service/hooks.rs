@@ -1,14 +1,15 @@
 //! Hook points run inside the transaction that changed money on invoices, after their
 //! balances were re-derived: promises and payment plans covering those invoices (or their
 //! customers' on-account promises) are re-evaluated at once, so a promise is kept the
-//! moment the payment that keeps it is posted.
+//! moment the payment that keeps it is posted. The customers' credit snapshots, hold
+//! status and risk signals are recomputed in the same transaction (set-based).
 
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::invoices;
 use crate::error::AppError;
-use crate::service::{plans, promises};
+use crate::service::{credit, plans, promises};
 
 /// Called with the invoices whose balance just changed (payments, credit notes,
 /// unapplications, reversals).
@@ -88,5 +89,18 @@ fn cancel_pending_actions(
 pub fn payment_received(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
     let today = crate::db::now().date();
     let mut summary = promises::evaluate_customers(conn, org_id, customers, today)?;
-    plans::evaluate(conn, org_id, Some(customers), today, &mut summary)
+    plans::evaluate(conn, org_id, Some(customers), today, &mut summary)?;
+    credit::refresh_customers(conn, org_id, customers, today)?;
+    Ok(())
+}
+
+/// Called when what credit control reads about these customers changed outside a
+/// payment — invoices created, changed, cancelled or disputed, a credit limit or currency
+/// changed: their exposure, hold status and risk signals are recomputed at once.
+pub fn credit_inputs_changed(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    credit::refresh_customers(conn, org_id, customers, crate::db::now().date())?;
+    Ok(())
 }

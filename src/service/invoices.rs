@@ -92,7 +92,7 @@ pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Res
                 "an invoice with external_id `{ext}` exists; use PUT /v1/invoices/by-external-id/{ext} to update it"
             )));
         }
-        repo::insert(
+        let row = repo::insert(
             c,
             org_id,
             &InvoiceWrite {
@@ -101,7 +101,9 @@ pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Res
                 status: InvoiceStatus::Open.as_str(),
                 paid_on: None,
             },
-        )
+        )?;
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[row.customer_id])?;
+        Ok(row)
     })
 }
 
@@ -176,6 +178,7 @@ pub fn patch(
                 "the invoice changed meanwhile; retry".into(),
             ));
         }
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[current.customer_id, data.customer_id])?;
         repo::find(c, org_id, id)
     })
 }
@@ -297,6 +300,10 @@ fn upsert_valid(
         });
     }
     repo::upsert_many(c, org_id, &writes)?;
+    let touched: Vec<i64> = (writes.iter().map(|w| w.data.customer_id))
+        .chain(existing.values().map(|r| r.customer_id))
+        .collect();
+    crate::service::hooks::credit_inputs_changed(c, org_id, &touched)?;
     let created: Vec<&str> = outcomes
         .iter()
         .filter(|(_, _, o)| matches!(o, Ok((UpsertOutcome::Created, _))))
@@ -356,6 +363,7 @@ pub fn close(
                 "the invoice changed meanwhile; retry".into(),
             ));
         }
+        crate::service::hooks::credit_inputs_changed(c, org_id, &[current.customer_id])?;
         repo::find(c, org_id, id)
     })
 }

@@ -4,6 +4,8 @@
 pub mod api_clients;
 pub mod collectable;
 pub mod collection_run;
+pub mod credit;
+pub mod credit_applications;
 pub mod customers;
 pub mod directory;
 pub mod disputes;

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod credit;
 mod customers;
 mod disputes;
 mod engine;

@@ -563,7 +563,11 @@ async fn daily_scheduler_evaluates_once_per_day(app: TestApp) {
     .expect("join");
     assert_eq!(
         runs.0,
-        vec![recaudo::scheduler::EVALUATION_JOB, recaudo::scheduler::COLLECTION_JOB]
+        vec![
+            recaudo::scheduler::EVALUATION_JOB,
+            recaudo::scheduler::CREDIT_JOB,
+            recaudo::scheduler::COLLECTION_JOB
+        ]
     );
     assert!(runs.1.is_empty(), "the second call for the same day does nothing");
     let p = app

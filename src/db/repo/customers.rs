@@ -34,6 +34,14 @@ pub struct CustomerRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Derived by credit control and risk signals (`service::credit`).
+    pub credit_status: String,
+    pub risk_class: Option<String>,
+    pub risk_score: i32,
+    pub flag_broken_promise: bool,
+    pub flag_over_limit: bool,
+    pub flag_at_risk: bool,
+    pub flag_in_dispute: bool,
 }
 
 impl CustomerRow {
@@ -244,9 +252,16 @@ pub struct CustomerFilter {
     pub collector: Option<String>,
     pub sales_rep: Option<String>,
     pub country: Option<String>,
+    /// Only customers in one of these risk classes (`A`–`E`).
+    pub risk_classes: Option<Vec<String>>,
+    /// Riskiest first (risk score descending, then id) instead of id order.
+    pub by_risk: bool,
 }
 
-/// One page in id order, after `after_id`.
+/// Keyset position of a page sorted by risk: (risk score, id) of the last row.
+pub type RiskKey = (i32, i64);
+
+/// One page in id order, after `after_id` (or by risk, after `after_risk`).
 pub fn list(
     conn: &mut DbConnection,
     org_id: i64,
@@ -254,13 +269,39 @@ pub fn list(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, AppError> {
+    list_sorted(conn, org_id, filter, after_id, None, limit)
+}
+
+/// Like `list`; with `filter.by_risk` the order is risk score descending then id, and
+/// `after_risk` is the keyset position of the previous page.
+pub fn list_sorted(
+    conn: &mut DbConnection,
+    org_id: i64,
+    filter: &CustomerFilter,
+    after_id: i64,
+    after_risk: Option<RiskKey>,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, AppError> {
     let mut query = customers::table
         .filter(customers::org_id.eq(org_id))
-        .filter(customers::id.gt(after_id))
         .select(CustomerRow::as_select())
-        .order(customers::id.asc())
         .limit(limit)
         .into_boxed();
+    if filter.by_risk {
+        query = query.order((customers::risk_score.desc(), customers::id.asc()));
+        if let Some((score, id)) = after_risk {
+            query = query.filter(
+                customers::risk_score
+                    .lt(score)
+                    .or(customers::risk_score.eq(score).and(customers::id.gt(id))),
+            );
+        }
+    } else {
+        query = query.filter(customers::id.gt(after_id)).order(customers::id.asc());
+    }
+    if let Some(classes) = &filter.risk_classes {
+        query = query.filter(customers::risk_class.eq_any(classes.clone()));
+    }
     if let Some(t) = filter.updated_since {
         query = query.filter(customers::updated_at.ge(t));
     }

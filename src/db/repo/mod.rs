@@ -3,6 +3,8 @@
 
 pub mod actions;
 pub mod api_clients;
+pub mod credit;
+pub mod credit_applications;
 pub mod customers;
 pub mod disputes;
 pub mod events;

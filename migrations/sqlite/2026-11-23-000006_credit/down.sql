@@ -1,0 +1,14 @@
+DROP INDEX disputes_customer_raised;
+DROP TABLE credit_limit_history;
+DROP TABLE credit_applications;
+DROP TABLE credit_exposures;
+DROP TABLE customer_credit;
+DROP INDEX customers_org_risk_class;
+DROP INDEX customers_org_risk;
+ALTER TABLE customers DROP COLUMN flag_in_dispute;
+ALTER TABLE customers DROP COLUMN flag_at_risk;
+ALTER TABLE customers DROP COLUMN flag_over_limit;
+ALTER TABLE customers DROP COLUMN flag_broken_promise;
+ALTER TABLE customers DROP COLUMN risk_score;
+ALTER TABLE customers DROP COLUMN risk_class;
+ALTER TABLE customers DROP COLUMN credit_status;

@@ -1,0 +1,482 @@
+//! Credit control and risk storage: the per-customer credit snapshot (`customer_credit`),
+//! exposure per customer and currency (`credit_exposures`), the history of credit-limit
+//! decisions, the customer's derived credit/risk columns, and the set-based reads the
+//! recomputation needs (one query per kind of fact for up to 1 000 customers at a time).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::db::schema::{
+    allocations, credit_exposures, credit_limit_history, customer_credit, customers, disputes, invoices, payment_plans,
+    payments, risk_facts,
+};
+use crate::db::{DbConnection, now};
+use crate::dispatch;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customer_credit)]
+pub struct SnapshotRow {
+    pub customer_id: i64,
+    pub org_id: i64,
+    pub oldest_due_date: Option<NaiveDate>,
+    pub broken_promise_dates: String,
+    pub plan_defaulted_on: Option<NaiveDate>,
+    pub hold_reasons: String,
+    pub held_since: Option<NaiveDateTime>,
+    pub release_until: Option<NaiveDate>,
+    pub release_reason: Option<String>,
+    pub released_by: Option<String>,
+    pub risk_signals: String,
+    pub risk_computed_on: Option<NaiveDate>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credit_exposures, treat_none_as_default_value = false)]
+pub struct ExposureRow {
+    pub customer_id: i64,
+    pub currency: String,
+    pub org_id: i64,
+    pub open_receivables_minor: i64,
+    pub unapplied_minor: i64,
+    pub open_orders_minor: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+impl ExposureRow {
+    pub fn exposure(&self) -> crate::domain::credit::Exposure {
+        crate::domain::credit::Exposure {
+            open_receivables_minor: self.open_receivables_minor,
+            unapplied_minor: self.unapplied_minor,
+            open_orders_minor: self.open_orders_minor,
+        }
+    }
+}
+
+/// The computed part of a snapshot (the manual-release fields are kept as they are).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = customer_credit, treat_none_as_default_value = false)]
+pub struct SnapshotValues {
+    pub customer_id: i64,
+    pub org_id: i64,
+    pub oldest_due_date: Option<NaiveDate>,
+    pub broken_promise_dates: String,
+    pub plan_defaulted_on: Option<NaiveDate>,
+    pub hold_reasons: String,
+    pub held_since: Option<NaiveDateTime>,
+    pub risk_signals: String,
+    pub risk_computed_on: Option<NaiveDate>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn snapshot(c: &mut DbConnection, customer_id: i64) -> Result<Option<SnapshotRow>, AppError> {
+    Ok(customer_credit::table
+        .find(customer_id)
+        .select(SnapshotRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+pub fn snapshots(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<SnapshotRow>, AppError> {
+    Ok(customer_credit::table
+        .filter(customer_credit::customer_id.eq_any(customer_ids))
+        .select(SnapshotRow::as_select())
+        .load(c)?)
+}
+
+/// One exposure row (a primary-key read: the credit check's hot path).
+pub fn exposure(c: &mut DbConnection, customer_id: i64, currency: &str) -> Result<Option<ExposureRow>, AppError> {
+    Ok(credit_exposures::table
+        .find((customer_id, currency))
+        .select(ExposureRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+pub fn exposures_of(c: &mut DbConnection, customer_id: i64) -> Result<Vec<ExposureRow>, AppError> {
+    Ok(credit_exposures::table
+        .filter(credit_exposures::customer_id.eq(customer_id))
+        .select(ExposureRow::as_select())
+        .order(credit_exposures::currency.asc())
+        .load(c)?)
+}
+
+pub fn exposures_of_many(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<ExposureRow>, AppError> {
+    Ok(credit_exposures::table
+        .filter(credit_exposures::customer_id.eq_any(customer_ids))
+        .select(ExposureRow::as_select())
+        .load(c)?)
+}
+
+/// Writes the computed snapshots of many customers in one statement per 500 rows (the
+/// manual-release fields are left as they are).
+pub fn upsert_snapshots(c: &mut DbConnection, rows: &[SnapshotValues]) -> Result<(), AppError> {
+    for chunk in rows.chunks(500) {
+        dispatch!(c, |c| diesel::insert_into(customer_credit::table)
+            .values(chunk)
+            .on_conflict(customer_credit::customer_id)
+            .do_update()
+            .set((
+                customer_credit::oldest_due_date.eq(excluded(customer_credit::oldest_due_date)),
+                customer_credit::broken_promise_dates.eq(excluded(customer_credit::broken_promise_dates)),
+                customer_credit::plan_defaulted_on.eq(excluded(customer_credit::plan_defaulted_on)),
+                customer_credit::hold_reasons.eq(excluded(customer_credit::hold_reasons)),
+                customer_credit::held_since.eq(excluded(customer_credit::held_since)),
+                customer_credit::risk_signals.eq(excluded(customer_credit::risk_signals)),
+                customer_credit::risk_computed_on.eq(excluded(customer_credit::risk_computed_on)),
+                customer_credit::updated_at.eq(excluded(customer_credit::updated_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Replaces the receivables and unapplied cash of these customers' exposures (open orders
+/// stay): zero them, then upsert the computed rows.
+pub fn replace_exposures(c: &mut DbConnection, customer_ids: &[i64], rows: &[ExposureRow]) -> Result<(), AppError> {
+    let at = now();
+    for chunk in customer_ids.chunks(1000) {
+        diesel::update(credit_exposures::table.filter(credit_exposures::customer_id.eq_any(chunk)))
+            .set((
+                credit_exposures::open_receivables_minor.eq(0_i64),
+                credit_exposures::unapplied_minor.eq(0_i64),
+                credit_exposures::updated_at.eq(at),
+            ))
+            .execute(c)?;
+    }
+    for chunk in rows.chunks(1000) {
+        dispatch!(c, |c| diesel::insert_into(credit_exposures::table)
+            .values(chunk)
+            .on_conflict((credit_exposures::customer_id, credit_exposures::currency))
+            .do_update()
+            .set((
+                credit_exposures::open_receivables_minor.eq(excluded(credit_exposures::open_receivables_minor)),
+                credit_exposures::unapplied_minor.eq(excluded(credit_exposures::unapplied_minor)),
+                credit_exposures::updated_at.eq(excluded(credit_exposures::updated_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Sets the open orders the ERP reports for a customer in one currency.
+pub fn set_open_orders(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    currency: &str,
+    amount_minor: i64,
+) -> Result<(), AppError> {
+    let row = ExposureRow {
+        customer_id,
+        currency: currency.to_string(),
+        org_id,
+        open_receivables_minor: 0,
+        unapplied_minor: 0,
+        open_orders_minor: amount_minor,
+        updated_at: now(),
+    };
+    dispatch!(c, |c| diesel::insert_into(credit_exposures::table)
+        .values(&row)
+        .on_conflict((credit_exposures::customer_id, credit_exposures::currency))
+        .do_update()
+        .set((
+            credit_exposures::open_orders_minor.eq(excluded(credit_exposures::open_orders_minor)),
+            credit_exposures::updated_at.eq(excluded(credit_exposures::updated_at)),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Records (or clears, with `None`) a manual release of a customer's hold.
+pub fn set_release(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    until: Option<NaiveDate>,
+    reason: Option<&str>,
+    by: Option<&str>,
+) -> Result<(), AppError> {
+    let at = now();
+    dispatch!(c, |c| diesel::insert_into(customer_credit::table)
+        .values((
+            customer_credit::customer_id.eq(customer_id),
+            customer_credit::org_id.eq(org_id),
+            customer_credit::release_until.eq(until),
+            customer_credit::release_reason.eq(reason),
+            customer_credit::released_by.eq(by),
+            customer_credit::updated_at.eq(at),
+        ))
+        .on_conflict(customer_credit::customer_id)
+        .do_update()
+        .set((
+            customer_credit::release_until.eq(until),
+            customer_credit::release_reason.eq(reason),
+            customer_credit::released_by.eq(by),
+            customer_credit::updated_at.eq(at),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The derived credit and risk columns of a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerCreditColumns {
+    pub credit_status: String,
+    pub risk_class: Option<String>,
+    pub risk_score: i32,
+    pub flag_broken_promise: bool,
+    pub flag_over_limit: bool,
+    pub flag_at_risk: bool,
+    pub flag_in_dispute: bool,
+}
+
+/// Writes the derived columns of one customer (called only for customers whose values
+/// changed). Derived data does not bump the customer's version.
+pub fn set_customer_columns(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    v: &CustomerCreditColumns,
+) -> Result<(), AppError> {
+    diesel::update(
+        customers::table
+            .filter(customers::org_id.eq(org_id))
+            .filter(customers::id.eq(customer_id)),
+    )
+    .set((
+        customers::credit_status.eq(&v.credit_status),
+        customers::risk_class.eq(&v.risk_class),
+        customers::risk_score.eq(v.risk_score),
+        customers::flag_broken_promise.eq(v.flag_broken_promise),
+        customers::flag_over_limit.eq(v.flag_over_limit),
+        customers::flag_at_risk.eq(v.flag_at_risk),
+        customers::flag_in_dispute.eq(v.flag_in_dispute),
+    ))
+    .execute(c)?;
+    Ok(())
+}
+
+/// Sets a customer's limit, terms and class by a credit decision (a change of customer
+/// data: its version moves on).
+pub fn set_customer_terms(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    limit_minor: Option<i64>,
+    terms_days: i32,
+    risk_class: &str,
+) -> Result<(), AppError> {
+    diesel::update(
+        customers::table
+            .filter(customers::org_id.eq(org_id))
+            .filter(customers::id.eq(customer_id)),
+    )
+    .set((
+        customers::credit_limit_minor.eq(limit_minor),
+        customers::payment_terms_days.eq(terms_days),
+        customers::risk_class.eq(risk_class),
+        customers::version.eq(customers::version + 1),
+        customers::updated_at.eq(now()),
+    ))
+    .execute(c)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = credit_limit_history)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub customer_id: i64,
+    pub application_id: Option<i64>,
+    pub currency: String,
+    pub previous_limit_minor: Option<i64>,
+    pub new_limit_minor: Option<i64>,
+    pub previous_terms_days: i32,
+    pub new_terms_days: i32,
+    pub previous_risk_class: Option<String>,
+    pub new_risk_class: Option<String>,
+    pub changed_by: String,
+    pub reason: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = credit_limit_history, treat_none_as_default_value = false)]
+pub struct NewHistory {
+    pub org_id: i64,
+    pub customer_id: i64,
+    pub application_id: Option<i64>,
+    pub currency: String,
+    pub previous_limit_minor: Option<i64>,
+    pub new_limit_minor: Option<i64>,
+    pub previous_terms_days: i32,
+    pub new_terms_days: i32,
+    pub previous_risk_class: Option<String>,
+    pub new_risk_class: Option<String>,
+    pub changed_by: String,
+    pub reason: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn add_history(c: &mut DbConnection, row: &NewHistory) -> Result<(), AppError> {
+    diesel::insert_into(credit_limit_history::table)
+        .values(row)
+        .execute(c)?;
+    Ok(())
+}
+
+/// The latest credit decisions of a customer, newest first.
+pub fn history(c: &mut DbConnection, org_id: i64, customer_id: i64, limit: i64) -> Result<Vec<HistoryRow>, AppError> {
+    Ok(credit_limit_history::table
+        .filter(credit_limit_history::org_id.eq(org_id))
+        .filter(credit_limit_history::customer_id.eq(customer_id))
+        .select(HistoryRow::as_select())
+        .order(credit_limit_history::id.desc())
+        .limit(limit)
+        .load(c)?)
+}
+
+// ---- set-based reads for the recomputation -------------------------------------------
+
+/// An open document: (customer, currency, kind, amount, open, disputed, due date).
+pub type OpenDoc = (i64, String, String, i64, i64, i64, NaiveDate);
+
+pub fn open_documents(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<OpenDoc>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(invoices::open_minor.gt(0))
+        .select((
+            invoices::customer_id,
+            invoices::currency,
+            invoices::kind,
+            invoices::amount_minor,
+            invoices::open_minor,
+            invoices::disputed_minor,
+            invoices::due_date,
+        ))
+        .load(c)?)
+}
+
+/// Unapplied cash: (customer, currency, amount − allocated) of live payments.
+pub fn unapplied(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, AppError> {
+    let rows: Vec<(i64, String, i64, i64)> = payments::table
+        .filter(payments::customer_id.eq_any(customer_ids))
+        .filter(payments::allocated_minor.lt(payments::amount_minor))
+        .filter(payments::status.ne("reversed"))
+        .select((
+            payments::customer_id,
+            payments::currency,
+            payments::amount_minor,
+            payments::allocated_minor,
+        ))
+        .load(c)?;
+    Ok(rows.into_iter().map(|(cu, cur, a, al)| (cu, cur, a - al)).collect())
+}
+
+/// Risk facts of a kind since a date: (customer, occurred on).
+pub fn facts_since(
+    c: &mut DbConnection,
+    customer_ids: &[i64],
+    kind: &str,
+    since: NaiveDate,
+) -> Result<Vec<(i64, NaiveDate)>, AppError> {
+    Ok(risk_facts::table
+        .filter(risk_facts::customer_id.eq_any(customer_ids))
+        .filter(risk_facts::kind.eq(kind))
+        .filter(risk_facts::occurred_on.gt(since))
+        .select((risk_facts::customer_id, risk_facts::occurred_on))
+        .load(c)?)
+}
+
+/// Defaulted plans: (customer, defaulted on).
+pub fn plan_defaults(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, Option<NaiveDate>)>, AppError> {
+    Ok(payment_plans::table
+        .filter(payment_plans::customer_id.eq_any(customer_ids))
+        .filter(payment_plans::status.eq("defaulted"))
+        .select((payment_plans::customer_id, payment_plans::defaulted_on))
+        .load(c)?)
+}
+
+/// Invoices paid in full since a date: (customer, currency, amount, issue, due, paid on).
+pub type PaidDoc = (i64, String, i64, NaiveDate, NaiveDate, Option<NaiveDate>);
+
+pub fn paid_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) -> Result<Vec<PaidDoc>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(invoices::status.eq("paid"))
+        .filter(invoices::paid_on.gt(since))
+        .select((
+            invoices::customer_id,
+            invoices::currency,
+            invoices::amount_minor,
+            invoices::issue_date,
+            invoices::due_date,
+            invoices::paid_on,
+        ))
+        .load(c)?)
+}
+
+/// Invoices that received payment money since a date (live allocations):
+/// (customer, invoice, currency, amount, due date, open).
+pub type RecentDoc = (i64, i64, String, i64, NaiveDate, i64);
+
+pub fn paid_into_since(
+    c: &mut DbConnection,
+    customer_ids: &[i64],
+    since: NaiveDate,
+) -> Result<Vec<RecentDoc>, AppError> {
+    let mut rows: Vec<RecentDoc> = allocations::table
+        .inner_join(invoices::table.on(invoices::id.eq(allocations::invoice_id)))
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(allocations::payment_id.is_not_null())
+        .filter(allocations::released_at.is_null())
+        .filter(allocations::applied_on.gt(since))
+        .select((
+            invoices::customer_id,
+            invoices::id,
+            invoices::currency,
+            invoices::amount_minor,
+            invoices::due_date,
+            invoices::open_minor,
+        ))
+        .load(c)?;
+    rows.sort_by_key(|r| r.1);
+    rows.dedup_by_key(|r| r.1);
+    Ok(rows)
+}
+
+/// Customers of disputes raised since a date (one entry per dispute).
+pub fn disputes_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) -> Result<Vec<i64>, AppError> {
+    Ok(disputes::table
+        .filter(disputes::customer_id.eq_any(customer_ids))
+        .filter(disputes::raised_on.gt(since))
+        .select(disputes::customer_id)
+        .load(c)?)
+}
+
+/// Customers of invoices issued since a date (one entry per invoice).
+pub fn issued_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) -> Result<Vec<i64>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(invoices::issue_date.gt(since))
+        .select(invoices::customer_id)
+        .load(c)?)
+}
+
+/// Customer ids of an organisation after `after_id`, in id order (the daily run pages
+/// through them 1 000 at a time).
+pub fn customer_ids_page(c: &mut DbConnection, org_id: i64, after_id: i64, limit: i64) -> Result<Vec<i64>, AppError> {
+    Ok(customers::table
+        .filter(customers::org_id.eq(org_id))
+        .filter(customers::id.gt(after_id))
+        .select(customers::id)
+        .order(customers::id.asc())
+        .limit(limit)
+        .load(c)?)
+}

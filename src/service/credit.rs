@@ -1,0 +1,845 @@
+//! Credit control and risk signals (P3, P13): the set-based recomputation of customers'
+//! credit snapshots, exposures, hold status, risk score and flags (run when money moves,
+//! when invoices change and daily), the credit check an ERP calls before releasing an
+//! order, the credit view, manual release, open orders and the risk view.
+//!
+//! The recomputation reads up to 1 000 customers at a time with one query per kind of fact
+//! (open documents, unapplied cash, risk facts, plans, paid invoices, allocations,
+//! disputes), decides in Rust, and writes the snapshots and exposures with one statement
+//! per chunk; a customer's derived columns are updated only when they change.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::DbConnection;
+use crate::db::repo::credit::{self as repo, CustomerCreditColumns, ExposureRow, SnapshotRow, SnapshotValues};
+use crate::db::repo::customers::{self as customer_repo, CustomerRow};
+use crate::db::repo::events::{self, NewEvent};
+use crate::db::repo::tasks::{self, NewTask};
+use crate::domain::credit::{self, CheckOutcome, CreditFacts, CreditStatus, Exposure, HoldReason};
+use crate::domain::ids::Kind;
+use crate::domain::money::{self, Currency};
+use crate::domain::risk::{self, OpenInvoice, PaidInvoice, RecentlyPaid, RiskAssessment, RiskHistory, Signal};
+use crate::domain::settings::OrgSettings;
+use crate::domain::text;
+use crate::error::{AppError, Violations};
+
+/// The organisation's settings.
+pub fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
+    Ok(OrgSettings::from_stored(
+        &crate::db::repo::organizations::find(c, org_id)?.settings,
+    ))
+}
+
+/// What a recomputation changed.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefreshSummary {
+    pub customers: usize,
+    pub holds_placed: usize,
+    pub holds_released: usize,
+    pub check_in_tasks: usize,
+}
+
+/// Everything computed for one customer.
+struct Computed {
+    customer: CustomerRow,
+    facts: CreditFacts,
+    reasons: Vec<HoldReason>,
+    status: CreditStatus,
+    assessment: RiskAssessment,
+    columns: CustomerCreditColumns,
+    exposures: Vec<ExposureRow>,
+    snapshot: Option<SnapshotRow>,
+    broken_dates: Vec<NaiveDate>,
+}
+
+fn dates_json(dates: &[NaiveDate]) -> String {
+    serde_json::to_string(dates).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_dates(text: &str) -> Vec<NaiveDate> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn parse_signals(text: &str) -> Vec<Signal> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Computes the credit and risk state of customers (any number; read in chunks).
+fn compute(
+    c: &mut DbConnection,
+    org_id: i64,
+    s: &OrgSettings,
+    ids: &[i64],
+    as_of: NaiveDate,
+) -> Result<Vec<Computed>, AppError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        compute_chunk(c, org_id, s, chunk, as_of, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn compute_chunk(
+    c: &mut DbConnection,
+    org_id: i64,
+    s: &OrgSettings,
+    ids: &[i64],
+    as_of: NaiveDate,
+    out: &mut Vec<Computed>,
+) -> Result<(), AppError> {
+    let customers = customer_repo::find_many(c, org_id, ids)?;
+    let ids: Vec<i64> = customers.iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let days = |n: u64| as_of - chrono::Days::new(n);
+    let recent_from = days(risk::RECENT_DAYS);
+    let docs = repo::open_documents(c, &ids)?;
+    let unapplied = repo::unapplied(c, &ids)?;
+    let broken = repo::facts_since(c, &ids, "promise_broken", days(365))?;
+    let reversed = repo::facts_since(c, &ids, "payment_reversed", days(risk::BEFORE_DAYS))?;
+    let defaults = repo::plan_defaults(c, &ids)?;
+    let paid = repo::paid_since(c, &ids, days(risk::RECENT_DAYS + risk::BEFORE_DAYS))?;
+    let recent = repo::paid_into_since(c, &ids, recent_from)?;
+    let disputes = repo::disputes_since(c, &ids, days(risk::BEFORE_DAYS))?;
+    let issued = repo::issued_since(c, &ids, days(risk::BEFORE_DAYS))?;
+    let mut snapshots: HashMap<i64, SnapshotRow> = repo::snapshots(c, &ids)?
+        .into_iter()
+        .map(|r| (r.customer_id, r))
+        .collect();
+    let orders: HashMap<(i64, String), i64> = repo::exposures_of_many(c, &ids)?
+        .into_iter()
+        .filter(|e| e.open_orders_minor > 0)
+        .map(|e| ((e.customer_id, e.currency), e.open_orders_minor))
+        .collect();
+
+    let mut exposure: HashMap<(i64, String), Exposure> = HashMap::new();
+    let mut oldest: HashMap<i64, NaiveDate> = HashMap::new();
+    let mut in_dispute: HashMap<i64, bool> = HashMap::new();
+    let mut open: HashMap<(i64, String), Vec<OpenInvoice>> = HashMap::new();
+    for (cust, cur, kind, amount, open_minor, disputed, due) in &docs {
+        let e = exposure.entry((*cust, cur.clone())).or_default();
+        if kind == "credit_note" {
+            e.open_receivables_minor -= open_minor;
+            continue;
+        }
+        e.open_receivables_minor += open_minor;
+        if *disputed > 0 {
+            in_dispute.insert(*cust, true);
+        }
+        if open_minor > disputed {
+            let o = oldest.entry(*cust).or_insert(*due);
+            if *due < *o {
+                *o = *due;
+            }
+        }
+        open.entry((*cust, cur.clone())).or_default().push(OpenInvoice {
+            amount_minor: *amount,
+            open_minor: *open_minor,
+            due_date: *due,
+        });
+    }
+    for (cust, cur, amount) in unapplied {
+        exposure.entry((cust, cur)).or_default().unapplied_minor += amount;
+    }
+    for ((cust, cur), amount) in &orders {
+        exposure.entry((*cust, cur.clone())).or_default().open_orders_minor = *amount;
+    }
+    let mut broken_by: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+    for (cust, d) in broken {
+        broken_by.entry(cust).or_default().push(d);
+    }
+    let mut reversed_by: HashMap<i64, u32> = HashMap::new();
+    for (cust, _) in reversed {
+        *reversed_by.entry(cust).or_default() += 1;
+    }
+    let mut default_by: HashMap<i64, NaiveDate> = HashMap::new();
+    for (cust, on) in defaults {
+        if let Some(on) = on {
+            let e = default_by.entry(cust).or_insert(on);
+            if on > *e {
+                *e = on;
+            }
+        }
+    }
+    let mut paid_by: HashMap<(i64, String), Vec<PaidInvoice>> = HashMap::new();
+    for (cust, cur, amount, issue, due, paid_on) in paid {
+        if let Some(paid_on) = paid_on {
+            paid_by.entry((cust, cur)).or_default().push(PaidInvoice {
+                amount_minor: amount,
+                issue_date: issue,
+                due_date: due,
+                paid_on,
+            });
+        }
+    }
+    let mut recent_by: HashMap<(i64, String), Vec<RecentlyPaid>> = HashMap::new();
+    for (cust, _, cur, amount, due, open_minor) in recent {
+        recent_by.entry((cust, cur)).or_default().push(RecentlyPaid {
+            amount_minor: amount,
+            due_date: due,
+            still_open: open_minor > 0,
+        });
+    }
+    let count = |v: Vec<i64>| {
+        let mut m: HashMap<i64, u32> = HashMap::new();
+        for id in v {
+            *m.entry(id).or_default() += 1;
+        }
+        m
+    };
+    let (disputes_by, issued_by) = (count(disputes), count(issued));
+    let window = u64::from(s.credit.broken_promise_window_days);
+
+    for customer in customers {
+        let id = customer.id;
+        let cur = customer.currency.clone();
+        let snapshot = snapshots.remove(&id);
+        let mut broken_dates = broken_by.remove(&id).unwrap_or_default();
+        broken_dates.sort_unstable();
+        let key = (id, cur.clone());
+        let facts = CreditFacts {
+            currency: cur.clone(),
+            limit_minor: customer.credit_limit_minor,
+            exposure: exposure.get(&key).copied().unwrap_or_default(),
+            oldest_due_date: oldest.get(&id).copied(),
+            broken_promise_dates: broken_dates.clone(),
+            plan_defaulted_on: default_by.get(&id).copied(),
+            release_until: snapshot.as_ref().and_then(|s| s.release_until),
+        };
+        let reasons = credit::hold_reasons(&facts, &s.credit, as_of);
+        let status = credit::status(&reasons, facts.release_until, as_of);
+        let history = RiskHistory {
+            paid: paid_by.remove(&key).unwrap_or_default(),
+            open: open.remove(&key).unwrap_or_default(),
+            recently_paid: recent_by.remove(&key).unwrap_or_default(),
+            reversed_payments: reversed_by.get(&id).copied().unwrap_or(0),
+            broken_promises: broken_dates.iter().filter(|d| **d > recent_from).count() as u32,
+            disputes: disputes_by.get(&id).copied().unwrap_or(0),
+            invoices_issued: issued_by.get(&id).copied().unwrap_or(0),
+            exposure_minor: facts.exposure.total(),
+            limit_minor: facts.limit_minor,
+        };
+        let assessment = risk::assess(&history, as_of);
+        let columns = CustomerCreditColumns {
+            credit_status: status.as_str().to_string(),
+            risk_class: if assessment.has_history {
+                Some(assessment.risk_class.clone())
+            } else {
+                customer.risk_class.clone()
+            },
+            risk_score: assessment.score as i32,
+            flag_broken_promise: broken_dates.iter().any(|d| *d > as_of - chrono::Days::new(window)),
+            flag_over_limit: facts.over_limit(),
+            flag_at_risk: assessment.has_history && risk::at_risk(&assessment),
+            flag_in_dispute: in_dispute.get(&id).copied().unwrap_or(false),
+        };
+        let at = crate::db::now();
+        let exposures = exposure
+            .iter()
+            .filter(|((c, _), _)| *c == id)
+            .map(|((_, currency), e)| ExposureRow {
+                customer_id: id,
+                currency: currency.clone(),
+                org_id,
+                open_receivables_minor: e.open_receivables_minor,
+                unapplied_minor: e.unapplied_minor,
+                open_orders_minor: e.open_orders_minor,
+                updated_at: at,
+            })
+            .collect();
+        out.push(Computed {
+            customer,
+            facts,
+            reasons,
+            status,
+            assessment,
+            columns,
+            exposures,
+            snapshot,
+            broken_dates,
+        });
+    }
+    Ok(())
+}
+
+/// Recomputes and stores the credit and risk state of some customers: exposures,
+/// snapshots, hold status (with `credit.hold_placed` / `credit.hold_released` events),
+/// risk score, class and flags, and a check-in task when a signal starts firing.
+pub fn refresh_customers(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+    as_of: NaiveDate,
+) -> Result<RefreshSummary, AppError> {
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let s = settings(c, org_id)?;
+    let mut summary = RefreshSummary::default();
+    for chunk in ids.chunks(1000) {
+        let computed = compute(c, org_id, &s, chunk, as_of)?;
+        persist(c, org_id, chunk, computed, as_of, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+/// The daily recomputation of every customer of the organisation, 1 000 at a time.
+pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Result<RefreshSummary, AppError> {
+    let s = settings(c, org_id)?;
+    let mut summary = RefreshSummary::default();
+    let mut after = 0;
+    loop {
+        let ids = repo::customer_ids_page(c, org_id, after, 1000)?;
+        let Some(last) = ids.last().copied() else { break };
+        let computed = compute(c, org_id, &s, &ids, as_of)?;
+        persist(c, org_id, &ids, computed, as_of, &mut summary)?;
+        after = last;
+    }
+    Ok(summary)
+}
+
+fn persist(
+    c: &mut DbConnection,
+    org_id: i64,
+    ids: &[i64],
+    computed: Vec<Computed>,
+    as_of: NaiveDate,
+    summary: &mut RefreshSummary,
+) -> Result<(), AppError> {
+    let at = crate::db::now();
+    let mut snapshots = Vec::with_capacity(computed.len());
+    let mut exposures = Vec::new();
+    let mut new_events = Vec::new();
+    for x in computed {
+        summary.customers += 1;
+        let id = x.customer.id;
+        let subject = Kind::Customer.encode(id);
+        let was_held = x.customer.credit_status == CreditStatus::OnHold.as_str();
+        let held = x.status == CreditStatus::OnHold;
+        let previous_signals = x
+            .snapshot
+            .as_ref()
+            .map(|s| parse_signals(&s.risk_signals))
+            .unwrap_or_default();
+        if held && !was_held {
+            summary.holds_placed += 1;
+            new_events.push(NewEvent::new(
+                org_id,
+                "credit.hold_placed",
+                subject.clone(),
+                Some(id),
+                serde_json::json!({"reasons": x.reasons, "as_of": as_of}),
+            ));
+        } else if was_held && !held {
+            summary.holds_released += 1;
+            let manual = x.status == CreditStatus::ManualRelease;
+            new_events.push(NewEvent::new(
+                org_id,
+                "credit.hold_released",
+                subject.clone(),
+                Some(id),
+                serde_json::json!({
+                    "manual": manual,
+                    "status": x.status.as_str(),
+                    "reason": if manual { x.snapshot.as_ref().and_then(|s| s.release_reason.clone()) } else { None },
+                    "released_by": if manual { x.snapshot.as_ref().and_then(|s| s.released_by.clone()) } else { None },
+                    "release_until": if manual { x.facts.release_until } else { None },
+                    "as_of": as_of,
+                }),
+            ));
+        }
+        if x.assessment.has_history {
+            let worse = risk::worsened(&previous_signals, &x.assessment.signals);
+            if !worse.is_empty() {
+                let names: Vec<&str> = worse.iter().map(|s| s.signal.as_str()).collect();
+                let title = format!(
+                    "Proactive check-in with {}: {}",
+                    x.customer.name,
+                    worse
+                        .iter()
+                        .map(|s| s.explanation.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                let title: String = title.chars().take(500).collect();
+                tasks::create_once(
+                    c,
+                    &NewTask {
+                        org_id,
+                        customer_id: id,
+                        kind: "risk_check_in",
+                        priority: "normal",
+                        assignee: x.customer.collector.as_deref(),
+                        title: &title,
+                        due_on: as_of,
+                        source_id: &format!("{subject}:{as_of}:{}", names.join(",")),
+                    },
+                )?;
+                summary.check_in_tasks += 1;
+            }
+        }
+        if columns_of(&x.customer) != x.columns {
+            repo::set_customer_columns(c, org_id, id, &x.columns)?;
+        }
+        snapshots.push(SnapshotValues {
+            customer_id: id,
+            org_id,
+            oldest_due_date: x.facts.oldest_due_date,
+            broken_promise_dates: dates_json(&x.broken_dates),
+            plan_defaulted_on: x.facts.plan_defaulted_on,
+            hold_reasons: serde_json::to_string(&x.reasons).unwrap_or_else(|_| "[]".into()),
+            held_since: if held {
+                x.snapshot.as_ref().and_then(|s| s.held_since).or(Some(at))
+            } else {
+                None
+            },
+            risk_signals: serde_json::to_string(&x.assessment.signals).unwrap_or_else(|_| "[]".into()),
+            risk_computed_on: Some(as_of),
+            updated_at: at,
+        });
+        exposures.extend(x.exposures);
+    }
+    repo::replace_exposures(c, ids, &exposures)?;
+    repo::upsert_snapshots(c, &snapshots)?;
+    events::insert_many(c, &new_events)
+}
+
+// ---- credit check --------------------------------------------------------------------
+
+/// The call an ERP makes before releasing an order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_external_id": "C-1001", "order_amount": "2500.00", "currency": "EUR"}))]
+pub struct CreditCheckRequest {
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub customer_external_id: Option<String>,
+    pub order_amount: String,
+    /// The customer's credit currency (its `currency`).
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreditCheckResult {
+    /// `approved` or `hold`.
+    pub decision: String,
+    pub customer_id: String,
+    pub currency: String,
+    pub order_amount: String,
+    pub credit_limit: Option<String>,
+    pub exposure: String,
+    /// Available credit before the order; null without a limit.
+    pub available_credit: Option<String>,
+    pub credit_status: CreditStatus,
+    /// Why the order is held; empty when approved.
+    pub reasons: Vec<HoldReason>,
+}
+
+fn resolve_customer(
+    c: &mut DbConnection,
+    org_id: i64,
+    id: Option<&str>,
+    external_id: Option<&str>,
+) -> Result<Option<CustomerRow>, AppError> {
+    match (id, external_id) {
+        (Some(id), _) => match Kind::Customer.decode(id) {
+            Some(k) => customer_repo::find(c, org_id, k).map(Some).or_else(|e| match e {
+                AppError::NotFound(_) => Ok(None),
+                other => Err(other),
+            }),
+            None => Ok(None),
+        },
+        (None, Some(ext)) => Ok(customer_repo::find_by_external_ids(c, org_id, &[ext])?.pop()),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Reads the snapshot of one customer into credit facts: two primary-key reads.
+fn facts_of(c: &mut DbConnection, customer: &CustomerRow) -> Result<(CreditFacts, Option<SnapshotRow>), AppError> {
+    let snapshot = repo::snapshot(c, customer.id)?;
+    let exposure = repo::exposure(c, customer.id, &customer.currency)?;
+    let facts = CreditFacts {
+        currency: customer.currency.clone(),
+        limit_minor: customer.credit_limit_minor,
+        exposure: exposure.map(|e| e.exposure()).unwrap_or_default(),
+        oldest_due_date: snapshot.as_ref().and_then(|s| s.oldest_due_date),
+        broken_promise_dates: snapshot
+            .as_ref()
+            .map(|s| parse_dates(&s.broken_promise_dates))
+            .unwrap_or_default(),
+        plan_defaulted_on: snapshot.as_ref().and_then(|s| s.plan_defaulted_on),
+        release_until: snapshot.as_ref().and_then(|s| s.release_until),
+    };
+    Ok((facts, snapshot))
+}
+
+/// Answers a credit check from the customer row and its snapshot (a few single-row reads,
+/// nothing written).
+pub fn check(
+    c: &mut DbConnection,
+    org_id: i64,
+    req: &CreditCheckRequest,
+    as_of: NaiveDate,
+) -> Result<CreditCheckResult, AppError> {
+    if req.customer_id.is_some() && req.customer_external_id.is_some() {
+        return Err(AppError::invalid(
+            "customer_id",
+            "give customer_id or customer_external_id, not both",
+        ));
+    }
+    let mut v = Violations::new();
+    let customer = resolve_customer(
+        c,
+        org_id,
+        req.customer_id.as_deref(),
+        req.customer_external_id.as_deref(),
+    )?;
+    if customer.is_none() {
+        match (&req.customer_id, &req.customer_external_id) {
+            (None, None) => v.add("customer_id", "customer_id or customer_external_id is required"),
+            (Some(_), _) => v.add("customer_id", "no such customer"),
+            (None, Some(_)) => v.add("customer_external_id", "no such customer"),
+        }
+    }
+    let currency = Currency::parse(req.currency.trim());
+    if currency.is_none() {
+        v.add("currency", "is not a supported ISO 4217 currency");
+    }
+    if let (Some(cust), Some(cur)) = (&customer, currency)
+        && cust.currency != cur.code()
+    {
+        v.add(
+            "currency",
+            format!(
+                "credit is checked in the customer's currency {}; amounts in other currencies are never added to it",
+                cust.currency
+            ),
+        );
+    }
+    let amount = currency.and_then(|cur| v.check("order_amount", money::parse_amount(&req.order_amount, cur)));
+    v.into_result(())?;
+    let (Some(customer), Some(amount)) = (customer, amount) else {
+        return Err(AppError::internal("credit check validation passed without values"));
+    };
+    let s = settings(c, org_id)?;
+    let (facts, _) = facts_of(c, &customer)?;
+    let CheckOutcome {
+        approved,
+        status,
+        reasons,
+        available_minor,
+    } = credit::check_order(&facts, &s.credit, amount, as_of);
+    let f = |m: i64| money::format_stored(m, &customer.currency);
+    Ok(CreditCheckResult {
+        decision: if approved { "approved" } else { "hold" }.into(),
+        customer_id: Kind::Customer.encode(customer.id),
+        currency: customer.currency.clone(),
+        order_amount: f(amount),
+        credit_limit: facts.limit_minor.map(f),
+        exposure: f(facts.exposure.total()),
+        available_credit: available_minor.map(f),
+        credit_status: status,
+        reasons,
+    })
+}
+
+// ---- credit view, release, open orders -----------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExposureView {
+    pub currency: String,
+    /// Open invoices and debit notes minus open credit notes.
+    pub open_receivables: String,
+    pub unapplied_cash: String,
+    pub open_orders: String,
+    /// open_receivables − unapplied_cash + open_orders.
+    pub exposure: String,
+}
+
+impl ExposureView {
+    fn new(currency: &str, e: &Exposure) -> ExposureView {
+        let f = |m: i64| money::format_stored(m, currency);
+        ExposureView {
+            currency: currency.to_string(),
+            open_receivables: f(e.open_receivables_minor),
+            unapplied_cash: f(e.unapplied_minor),
+            open_orders: f(e.open_orders_minor),
+            exposure: f(e.total()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    pub until: NaiveDate,
+    pub reason: Option<String>,
+    pub released_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreditChange {
+    pub application_id: Option<String>,
+    pub currency: String,
+    pub previous_limit: Option<String>,
+    pub new_limit: Option<String>,
+    pub previous_terms_days: i32,
+    pub new_terms_days: i32,
+    pub previous_risk_class: Option<String>,
+    pub new_risk_class: Option<String>,
+    pub changed_by: String,
+    pub reason: Option<String>,
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A customer's credit position.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreditView {
+    pub customer_id: String,
+    pub as_of: NaiveDate,
+    /// The credit currency: the customer's currency, which the limit is in.
+    pub currency: String,
+    pub credit_limit: Option<String>,
+    pub payment_terms_days: i32,
+    pub risk_class: Option<String>,
+    /// Exposure in the credit currency.
+    pub exposure: ExposureView,
+    /// Limit − exposure (negative when over the limit); null without a limit.
+    pub available: Option<String>,
+    pub status: CreditStatus,
+    /// The hold rules that apply now.
+    pub reasons: Vec<HoldReason>,
+    pub manual_release: Option<ReleaseView>,
+    /// Exposure in other currencies: shown, never added to the limit's currency.
+    pub other_currencies: Vec<ExposureView>,
+    /// Credit decisions, newest first (up to 20).
+    pub history: Vec<CreditChange>,
+}
+
+pub fn view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDate) -> Result<CreditView, AppError> {
+    let customer = customer_repo::find(c, org_id, customer_id)?;
+    let s = settings(c, org_id)?;
+    let (facts, snapshot) = facts_of(c, &customer)?;
+    let reasons = credit::hold_reasons(&facts, &s.credit, as_of);
+    let status = credit::status(&reasons, facts.release_until, as_of);
+    let others = repo::exposures_of(c, customer.id)?
+        .into_iter()
+        .filter(|e| e.currency != customer.currency)
+        .filter(|e| e.open_receivables_minor != 0 || e.unapplied_minor != 0 || e.open_orders_minor != 0)
+        .map(|e| ExposureView::new(&e.currency, &e.exposure()))
+        .collect();
+    let history = repo::history(c, org_id, customer.id, 20)?
+        .into_iter()
+        .map(|h| {
+            let f = |m: i64| money::format_stored(m, &h.currency);
+            CreditChange {
+                application_id: h.application_id.map(|a| Kind::CreditApplication.encode(a)),
+                previous_limit: h.previous_limit_minor.map(f),
+                new_limit: h.new_limit_minor.map(f),
+                currency: h.currency.clone(),
+                previous_terms_days: h.previous_terms_days,
+                new_terms_days: h.new_terms_days,
+                previous_risk_class: h.previous_risk_class,
+                new_risk_class: h.new_risk_class,
+                changed_by: h.changed_by,
+                reason: h.reason,
+                changed_at: chrono::DateTime::from_naive_utc_and_offset(h.created_at, chrono::Utc),
+            }
+        })
+        .collect();
+    let f = |m: i64| money::format_stored(m, &customer.currency);
+    Ok(CreditView {
+        customer_id: Kind::Customer.encode(customer.id),
+        as_of,
+        currency: customer.currency.clone(),
+        credit_limit: customer.credit_limit_minor.map(f),
+        payment_terms_days: customer.payment_terms_days,
+        risk_class: customer.risk_class.clone(),
+        exposure: ExposureView::new(&customer.currency, &facts.exposure),
+        available: facts.available_minor().map(f),
+        status,
+        manual_release: match (status, &snapshot) {
+            (CreditStatus::ManualRelease, Some(sn)) => sn.release_until.map(|until| ReleaseView {
+                until,
+                reason: sn.release_reason.clone(),
+                released_by: sn.released_by.clone(),
+            }),
+            _ => None,
+        },
+        reasons,
+        other_currencies: others,
+        history,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Paid by wire today, remittance on its way", "until": "2026-12-01"}))]
+pub struct ReleaseRequest {
+    pub reason: String,
+    /// Last day of the release (default: today + `credit.manual_release_days`).
+    #[serde(default)]
+    pub until: Option<NaiveDate>,
+}
+
+/// A manager releases a held account until a date, with a reason.
+pub fn release(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    customer_id: i64,
+    req: &ReleaseRequest,
+    as_of: NaiveDate,
+) -> Result<CreditView, AppError> {
+    let customer = customer_repo::find(c, org_id, customer_id)?;
+    let s = settings(c, org_id)?;
+    let mut v = Violations::new();
+    let reason = text::required(&mut v, "reason", Some(&req.reason), 1000);
+    let until = req
+        .until
+        .unwrap_or(as_of + chrono::Days::new(u64::from(s.credit.manual_release_days)));
+    if until < as_of || until > as_of + chrono::Days::new(365) {
+        v.add("until", "must be between today and a year from today");
+    }
+    v.into_result(())?;
+    let (facts, _) = facts_of(c, &customer)?;
+    if credit::hold_reasons(&facts, &s.credit, as_of).is_empty() {
+        return Err(AppError::Conflict("the customer is not on credit hold".into()));
+    }
+    repo::set_release(c, org_id, customer.id, Some(until), reason.as_deref(), Some(actor))?;
+    refresh_customers(c, org_id, &[customer.id], as_of)?;
+    view(c, org_id, customer.id, as_of)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount": "3200.00", "currency": "EUR"}))]
+pub struct OpenOrdersRequest {
+    /// Total of the customer's open (not yet invoiced) orders in this currency.
+    pub amount: String,
+    pub currency: String,
+}
+
+/// The ERP reports the customer's open orders in a currency (replacing the last figure).
+pub fn set_open_orders(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_id: i64,
+    req: &OpenOrdersRequest,
+    as_of: NaiveDate,
+) -> Result<CreditView, AppError> {
+    let customer = customer_repo::find(c, org_id, customer_id)?;
+    let mut v = Violations::new();
+    let currency = Currency::parse(req.currency.trim());
+    if currency.is_none() {
+        v.add("currency", "is not a supported ISO 4217 currency");
+    }
+    let amount = currency.and_then(|cur| v.check("amount", money::parse_amount(&req.amount, cur)));
+    v.into_result(())?;
+    let (Some(currency), Some(amount)) = (currency, amount) else {
+        return Err(AppError::internal("open orders validation passed without values"));
+    };
+    repo::set_open_orders(c, org_id, customer.id, currency.code(), amount)?;
+    refresh_customers(c, org_id, &[customer.id], as_of)?;
+    view(c, org_id, customer.id, as_of)
+}
+
+// ---- risk view -----------------------------------------------------------------------
+
+/// The automatic flags of a customer (P3).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerFlags {
+    pub broken_promise: bool,
+    pub credit_hold: bool,
+    pub over_limit: bool,
+    pub at_risk: bool,
+    pub in_dispute: bool,
+    /// Always false until agency placements exist (collection engine, issue 6).
+    pub with_agency: bool,
+    /// Always false until legal escalations exist (collection engine, issue 6).
+    pub legal: bool,
+}
+
+impl CustomerFlags {
+    pub fn of(r: &CustomerRow) -> CustomerFlags {
+        CustomerFlags::from_columns(&columns_of(r))
+    }
+
+    fn from_columns(c: &CustomerCreditColumns) -> CustomerFlags {
+        CustomerFlags {
+            broken_promise: c.flag_broken_promise,
+            credit_hold: c.credit_status == CreditStatus::OnHold.as_str(),
+            over_limit: c.flag_over_limit,
+            at_risk: c.flag_at_risk,
+            in_dispute: c.flag_in_dispute,
+            with_agency: false,
+            legal: false,
+        }
+    }
+}
+
+/// The derived columns as stored on a customer row.
+fn columns_of(r: &CustomerRow) -> CustomerCreditColumns {
+    CustomerCreditColumns {
+        credit_status: r.credit_status.clone(),
+        risk_class: r.risk_class.clone(),
+        risk_score: r.risk_score,
+        flag_broken_promise: r.flag_broken_promise,
+        flag_over_limit: r.flag_over_limit,
+        flag_at_risk: r.flag_at_risk,
+        flag_in_dispute: r.flag_in_dispute,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RiskView {
+    pub customer_id: String,
+    pub as_of: NaiveDate,
+    /// 0 (nothing seen) to 100.
+    pub score: u32,
+    /// `A` (low risk) to `E`; from payment history, or from the last credit decision while
+    /// there is no history.
+    pub risk_class: Option<String>,
+    /// `payment_history`, `credit_decision` or `none`.
+    pub class_source: String,
+    pub flags: CustomerFlags,
+    pub signals: Vec<Signal>,
+}
+
+/// The risk of one customer, computed now from its history (nothing written).
+pub fn risk_view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDate) -> Result<RiskView, AppError> {
+    let s = settings(c, org_id)?;
+    let x = compute(c, org_id, &s, &[customer_id], as_of)?
+        .pop()
+        .ok_or_else(|| AppError::not_found("customer"))?;
+    let source = if x.assessment.has_history {
+        "payment_history"
+    } else if x.customer.risk_class.is_some() {
+        "credit_decision"
+    } else {
+        "none"
+    };
+    Ok(RiskView {
+        customer_id: Kind::Customer.encode(customer_id),
+        as_of,
+        score: x.assessment.score,
+        risk_class: x.columns.risk_class.clone(),
+        class_source: source.into(),
+        flags: CustomerFlags::from_columns(&x.columns),
+        signals: x.assessment.signals,
+    })
+}
+
+/// Recomputation on demand (the daily job through the API): every customer as of a date.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"as_of": "2026-11-23"}))]
+pub struct RecomputeRequest {
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+}

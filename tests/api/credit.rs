@@ -1,0 +1,735 @@
+use chrono::{Days, NaiveDate, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(
+    application_lifecycle_and_approval_update_the_customer,
+    prospect_approval_creates_the_customer_and_rejection_needs_a_reason,
+    credit_checks_approve_or_hold_with_reasons,
+    hold_is_placed_and_released_automatically_when_money_moves,
+    manual_release_by_a_manager,
+    risk_endpoint_on_a_crafted_history_and_risk_filters,
+    roles_and_tenancy,
+);
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn days_ago(n: u64) -> String {
+    (today() - Days::new(n)).to_string()
+}
+
+fn days_ahead(n: u64) -> String {
+    (today() + Days::new(n)).to_string()
+}
+
+fn trade(company: &str, days: u32) -> Value {
+    json!({"company": company, "email": format!("credit@{}.example", company.to_lowercase()),
+           "average_days_to_pay": days, "status": "received", "relationship_years": 4})
+}
+
+fn bank() -> Value {
+    json!({"bank": "Banc Sabadell", "account_age_years": 9, "rating": "good", "status": "received"})
+}
+
+async fn set_limit(app: &TestApp, customer: &str, limit: &str) {
+    app.patch(&format!("/v1/customers/{customer}"), &json!({"credit_limit": limit}))
+        .await
+        .expect(200);
+}
+
+/// An invoice with explicit dates.
+async fn invoice(app: &TestApp, customer: &str, number: &str, amount: &str, issue: &str, due: &str) -> String {
+    app.post(
+        "/v1/invoices",
+        &json!({"customer_id": customer, "external_id": number, "number": number, "amount": amount,
+                "issue_date": issue, "due_date": due}),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+async fn pay(app: &TestApp, customer: &str, amount: &str, on: &str, reference: &str) {
+    app.post(
+        "/v1/payments",
+        &json!({"customer_id": customer, "amount": amount, "received_on": on, "reference": reference}),
+    )
+    .await
+    .expect(201);
+}
+
+async fn check(app: &TestApp, body: Value) -> Value {
+    app.post("/v1/credit-checks", &body).await.expect(200).body
+}
+
+async fn events_of(app: &TestApp, kind: &str) -> Vec<Value> {
+    app.get(&format!("/v1/events?kind={kind}&limit=500"))
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn application_lifecycle_and_approval_update_the_customer(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let draft = app
+        .post(
+            "/v1/credit-applications",
+            &json!({"customer_id": c, "legal_name": "Customer C-1 SL", "years_in_business": 12,
+                    "requested_limit": "20000.00", "requested_terms_days": 60,
+                    "trade_references": [trade("Vila", 30)]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["currency"], "EUR", "the customer's currency");
+    assert!(draft["id"].as_str().is_some_and(|id| id.starts_with("cap_")));
+    let id = draft["id"].as_str().expect("id").to_string();
+
+    let r = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect_problem(422);
+    assert_eq!(r.error_fields(), vec!["trade_references", "bank_references"]);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 given"))
+    );
+
+    // Shape errors are listed at once.
+    let r = app
+        .patch(
+            &format!("/v1/credit-applications/{id}"),
+            &json!({"bank_references": [{"bank": "X", "rating": "superb"}], "requested_limit": "1.001"}),
+        )
+        .await
+        .expect_problem(422);
+    assert_eq!(r.error_fields(), vec!["requested_limit", "bank_references[0].rating"]);
+
+    let patched = app
+        .patch(
+            &format!("/v1/credit-applications/{id}"),
+            &json!({"trade_references": [trade("Vila", 30), trade("Roca", 40)], "bank_references": [bank()],
+                    "financials": {"annual_revenue": "2400000.00", "equity": "600000.00", "net_income": "96000.00"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(patched["version"], 2);
+
+    let submitted = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(submitted["status"], "submitted");
+    let card = &submitted["scorecard"];
+    let score = card["score"].as_u64().expect("score");
+    assert!(score <= 100);
+    assert_eq!(card["factors"].as_array().map(Vec::len), Some(5));
+    let history = card["factors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["factor"] == "payment_history"))
+        .expect("history factor");
+    assert_eq!(history["available"], false, "no paid invoices yet");
+    let class = card["risk_class"].as_str().expect("class").to_string();
+    assert_eq!(class, "A", "strong references and financials: {card}");
+
+    // Only managers decide.
+    let sales = app.token("sales");
+    app.send(
+        Method::POST,
+        &format!("/v1/credit-applications/{id}/decision"),
+        Some(&sales),
+        Some(&json!({"decision": "approved"})),
+    )
+    .await
+    .expect_problem(403);
+    let manager = app.token("manager");
+    let reviewed = app
+        .send(
+            Method::POST,
+            &format!("/v1/credit-applications/{id}/decision"),
+            Some(&manager),
+            Some(&json!({"decision": "under_review"})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(reviewed["status"], "under_review");
+    let approved = app
+        .send(
+            Method::POST,
+            &format!("/v1/credit-applications/{id}/decision"),
+            Some(&manager),
+            Some(
+                &json!({"decision": "approved", "approved_limit": "15000.00", "payment_terms_days": 45,
+                         "reason": "Good references"}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["decision"]["reviewer"], "manager-user");
+    assert_eq!(approved["decision"]["approved_limit"], "15000.00");
+    assert_eq!(approved["decision"]["next_review_on"], days_ahead(365));
+
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_limit"], "15000.00");
+    assert_eq!(customer["payment_terms_days"], 45);
+    assert_eq!(customer["risk_class"], class.as_str());
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["history"][0]["new_limit"], "15000.00");
+    assert_eq!(credit["history"][0]["previous_limit"], Value::Null);
+    assert_eq!(credit["history"][0]["application_id"], id.as_str());
+    assert_eq!(credit["available"], "15000.00");
+    assert_eq!(credit["status"], "ok");
+
+    // A decided application is closed.
+    app.patch(&format!("/v1/credit-applications/{id}"), &json!({"notes": "late"}))
+        .await
+        .expect_problem(409);
+    app.post(
+        &format!("/v1/credit-applications/{id}/decision"),
+        &json!({"decision": "rejected", "reason": "changed my mind"}),
+    )
+    .await
+    .expect_problem(409);
+    let listed = app
+        .get(&format!("/v1/credit-applications?status=approved&customer_id={c}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(events_of(&app, "credit.limit_changed").await.len(), 1);
+}
+
+async fn prospect_approval_creates_the_customer_and_rejection_needs_a_reason(app: TestApp) {
+    let body = json!({"legal_name": "Nova Distribucions SL", "tax_id": "B99999999", "country": "ES",
+                      "years_in_business": 3, "requested_limit": "10000.00", "currency": "EUR",
+                      "requested_terms_days": 30, "trade_references": [trade("Vila", 35), trade("Roca", 50)],
+                      "bank_references": [bank()], "attachments": ["https://files.example/nova.pdf"]});
+    let id = app.post("/v1/credit-applications", &body).await.expect(201).body["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let submitted = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200)
+        .body;
+    let recommended = submitted["scorecard"]["recommended_limit"]
+        .as_str()
+        .expect("limit")
+        .to_string();
+    let approved = app
+        .post(
+            &format!("/v1/credit-applications/{id}/decision"),
+            &json!({"decision": "approved"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let customer_id = approved["customer_id"]
+        .as_str()
+        .expect("a customer was created")
+        .to_string();
+    let customer = app.get(&format!("/v1/customers/{customer_id}")).await.expect(200).body;
+    assert_eq!(customer["name"], "Nova Distribucions SL");
+    assert_eq!(customer["tax_id"], "B99999999");
+    assert_eq!(customer["credit_limit"], recommended.as_str());
+    assert_eq!(
+        customer["risk_class"], submitted["scorecard"]["risk_class"],
+        "the decision sets the class"
+    );
+
+    // Rejection needs a reason; the applicant stays a prospect.
+    let id = app.post("/v1/credit-applications", &body).await.expect(201).body["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.post(
+        &format!("/v1/credit-applications/{id}/decision"),
+        &json!({"decision": "rejected", "reason": "x"}),
+    )
+    .await
+    .expect_problem(409);
+    app.post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200);
+    app.patch(&format!("/v1/credit-applications/{id}"), &json!({"notes": "x"}))
+        .await
+        .expect_problem(409);
+    // Sent back for more information, edited and submitted again.
+    let back = app
+        .post(
+            &format!("/v1/credit-applications/{id}/decision"),
+            &json!({"decision": "more_information_requested", "reason": "Send the 2025 accounts"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(back["status"], "more_information_requested");
+    app.patch(
+        &format!("/v1/credit-applications/{id}"),
+        &json!({"financials": {"annual_revenue": "800000.00", "net_income": "-12000.00", "equity": "90000.00"}}),
+    )
+    .await
+    .expect(200);
+    let again = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200)
+        .body;
+    let financials = again["scorecard"]["factors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["factor"] == "financials"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(financials["available"], true, "a loss is rated: {financials}");
+    let r = app
+        .post(
+            &format!("/v1/credit-applications/{id}/decision"),
+            &json!({"decision": "rejected"}),
+        )
+        .await
+        .expect_problem(422);
+    assert_eq!(r.error_fields(), vec!["reason"]);
+    let rejected = app
+        .post(
+            &format!("/v1/credit-applications/{id}/decision"),
+            &json!({"decision": "rejected", "reason": "Bank reference poor"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["decision"]["reason"], "Bank reference poor");
+    assert_eq!(rejected["customer_id"], Value::Null);
+
+    // Completeness is configurable: with no references required, a bare draft submits.
+    app.patch(
+        "/v1/settings",
+        &json!({"credit": {"min_trade_references": 0, "min_bank_references": 0}}),
+    )
+    .await
+    .expect(200);
+    let id = app
+        .post(
+            "/v1/credit-applications",
+            &json!({"legal_name": "Bare SL", "requested_limit": "100.00"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let bare = app
+        .post(&format!("/v1/credit-applications/{id}/submit"), &json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(bare["scorecard"]["score"], 0, "nothing known: {}", bare["scorecard"]);
+    assert_eq!(bare["scorecard"]["risk_class"], "E");
+}
+
+async fn credit_checks_approve_or_hold_with_reasons(app: TestApp) {
+    let c = app.customer("C-1").await;
+    set_limit(&app, &c, "1000.00").await;
+    invoice(&app, &c, "F-1", "600.00", &days_ago(5), &days_ahead(25)).await;
+    let ok = check(
+        &app,
+        json!({"customer_id": c, "order_amount": "300.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(ok["decision"], "approved");
+    assert_eq!(ok["available_credit"], "400.00");
+    assert_eq!(ok["exposure"], "600.00");
+    assert_eq!(ok["reasons"], json!([]));
+    let big = check(
+        &app,
+        json!({"customer_external_id": "C-1", "order_amount": "500.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(big["decision"], "hold");
+    assert_eq!(big["reasons"][0]["code"], "order_exceeds_available");
+    assert_eq!(big["credit_status"], "ok");
+
+    // Open orders count in the exposure.
+    let view = app
+        .put(
+            &format!("/v1/customers/{c}/open-orders"),
+            &json!({"amount": "300.00", "currency": "EUR"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(view["exposure"]["open_orders"], "300.00");
+    assert_eq!(view["exposure"]["exposure"], "900.00");
+    assert_eq!(view["available"], "100.00");
+    let r = check(
+        &app,
+        json!({"customer_id": c, "order_amount": "300.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(r["decision"], "hold");
+
+    // Over the limit: the account itself is on hold.
+    invoice(&app, &c, "F-2", "200.00", &days_ago(1), &days_ahead(29)).await;
+    let held = check(
+        &app,
+        json!({"customer_id": c, "order_amount": "1.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(held["decision"], "hold");
+    assert_eq!(held["credit_status"], "on_hold");
+    assert_eq!(held["reasons"][0]["code"], "over_limit");
+    assert_eq!(held["available_credit"], "-100.00");
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_status"], "on_hold");
+    assert_eq!(customer["flags"]["credit_hold"], true);
+    assert_eq!(customer["flags"]["over_limit"], true);
+    assert_eq!(events_of(&app, "credit.hold_placed").await.len(), 1);
+    // Raising the limit releases the hold at once.
+    set_limit(&app, &c, "2000.00").await;
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_status"], "ok");
+    assert_eq!(customer["flags"]["over_limit"], false);
+    assert_eq!(events_of(&app, "credit.hold_released").await.len(), 1);
+    set_limit(&app, &c, "1000.00").await;
+
+    // More than 60 days overdue holds a customer without any limit.
+    let d = app.customer("C-2").await;
+    invoice(&app, &d, "G-1", "50.00", &days_ago(120), &days_ago(61)).await;
+    let overdue = check(
+        &app,
+        json!({"customer_id": d, "order_amount": "10.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(overdue["decision"], "hold");
+    assert_eq!(overdue["reasons"][0]["code"], "overdue");
+    assert_eq!(overdue["available_credit"], Value::Null);
+    let e = app.customer("C-3").await;
+    invoice(&app, &e, "H-1", "50.00", &days_ago(100), &days_ago(60)).await;
+    let fine = check(
+        &app,
+        json!({"customer_id": e, "order_amount": "10.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(fine["decision"], "approved", "60 days is not more than 60: {fine}");
+
+    // Bad requests.
+    for (body, field) in [
+        (
+            json!({"customer_id": c, "order_amount": "1.00", "currency": "USD"}),
+            "currency",
+        ),
+        (
+            json!({"customer_id": c, "order_amount": "1.001", "currency": "EUR"}),
+            "order_amount",
+        ),
+        (
+            json!({"customer_id": "cus_999999", "order_amount": "1.00", "currency": "EUR"}),
+            "customer_id",
+        ),
+        (
+            json!({"customer_external_id": "nope", "order_amount": "1.00", "currency": "EUR"}),
+            "customer_external_id",
+        ),
+        (json!({"order_amount": "1.00", "currency": "EUR"}), "customer_id"),
+    ] {
+        let r = app.post("/v1/credit-checks", &body).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec![field], "{body}");
+    }
+}
+
+async fn hold_is_placed_and_released_automatically_when_money_moves(app: TestApp) {
+    let c = app.customer("C-1").await;
+    set_limit(&app, &c, "1000.00").await;
+    invoice(&app, &c, "F-1", "1200.00", &days_ago(3), &days_ahead(27)).await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["status"], "on_hold");
+    assert_eq!(credit["reasons"][0]["code"], "over_limit");
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_status"], "on_hold");
+
+    // A payment brings the exposure under the limit: released in the same transaction.
+    pay(&app, &c, "300.00", &today().to_string(), "F-1").await;
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["credit_status"], "ok");
+    assert_eq!(customer["flags"]["credit_hold"], false);
+    let released = events_of(&app, "credit.hold_released").await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["payload"]["manual"], false);
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "900.00");
+    assert_eq!(credit["available"], "100.00");
+
+    // Unapplied cash lowers the exposure too.
+    pay(&app, &c, "50.00", &today().to_string(), "nothing to match").await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["exposure"], "850.00", "{credit}");
+
+    // The daily recomputation through the API changes nothing more.
+    let summary = app.post("/v1/credit-evaluations", &json!({})).await.expect(200).body;
+    assert_eq!(summary["holds_placed"], 0);
+    assert_eq!(summary["customers"], 1);
+}
+
+async fn manual_release_by_a_manager(app: TestApp) {
+    let c = app.customer("C-1").await;
+    invoice(&app, &c, "F-1", "100.00", &days_ago(150), &days_ago(90)).await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["status"], "on_hold");
+    let path = format!("/v1/customers/{c}/credit/release");
+    let collector = app.token("collector");
+    app.send(Method::POST, &path, Some(&collector), Some(&json!({"reason": "x"})))
+        .await
+        .expect_problem(403);
+    let r = app.post(&path, &json!({"reason": "  "})).await.expect_problem(422);
+    assert_eq!(r.error_fields(), vec!["reason"]);
+    let manager = app.token("manager");
+    let view = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&manager),
+            Some(&json!({"reason": "Paid by wire, remittance pending", "until": days_ahead(7)})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(view["status"], "manual_release");
+    assert_eq!(view["manual_release"]["reason"], "Paid by wire, remittance pending");
+    assert_eq!(view["manual_release"]["released_by"], "manager-user");
+    assert_eq!(view["reasons"][0]["code"], "overdue", "the rule still applies, waived");
+    let answer = check(
+        &app,
+        json!({"customer_id": c, "order_amount": "10.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(answer["decision"], "approved");
+    assert_eq!(answer["credit_status"], "manual_release");
+    let released = events_of(&app, "credit.hold_released").await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["payload"]["manual"], true);
+    assert_eq!(released[0]["payload"]["released_by"], "manager-user");
+    // A customer that is not on hold cannot be released.
+    let d = app.customer("C-2").await;
+    app.post(
+        &format!("/v1/customers/{d}/credit/release"),
+        &json!({"reason": "why not"}),
+    )
+    .await
+    .expect_problem(409);
+}
+
+async fn risk_endpoint_on_a_crafted_history_and_risk_filters(app: TestApp) {
+    let c = app.customer("C-1").await;
+    app.patch(&format!("/v1/customers/{c}"), &json!({"collector": "marta"}))
+        .await
+        .expect(200);
+    // Terms of 10 days; days to pay 5, 5, then 12, 12, then 25, 25.
+    for (n, (issued, dtp)) in [(200, 5), (190, 5), (150, 12), (140, 12), (60, 25), (50, 25)]
+        .into_iter()
+        .enumerate()
+    {
+        let number = format!("F-{n}");
+        invoice(&app, &c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
+        pay(&app, &c, "100.00", &days_ago(issued - dtp), &number).await;
+    }
+    let risk = app.get(&format!("/v1/customers/{c}/risk")).await.expect(200).body;
+    let signal = |name: &str| {
+        risk["signals"]
+            .as_array()
+            .and_then(|s| s.iter().find(|x| x["signal"] == name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(signal("days_to_pay_trend")["fires"], true, "{risk}");
+    assert_eq!(signal("days_to_pay_trend")["value"], 16.5);
+    assert_eq!(signal("average_days_to_pay")["value"], 14.0);
+    assert_eq!(signal("share_paid_late")["value"], 0.67);
+    assert!(
+        signal("days_to_pay_trend")["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("25.0"))
+    );
+    assert_eq!(risk["score"], 30);
+    assert_eq!(risk["risk_class"], "C");
+    assert_eq!(risk["class_source"], "payment_history");
+    assert_eq!(risk["flags"]["at_risk"], true);
+
+    // The customer row was recomputed when the payments posted.
+    let customer = app.get(&format!("/v1/customers/{c}")).await.expect(200).body;
+    assert_eq!(customer["risk_class"], "C");
+    assert_eq!(customer["risk_score"], 30);
+    assert_eq!(customer["flags"]["at_risk"], true);
+    let tasks = app
+        .get(&format!("/v1/tasks?customer_id={c}&assignee=marta"))
+        .await
+        .expect(200)
+        .body;
+    let check_ins: Vec<&Value> = tasks["items"]
+        .as_array()
+        .map(|t| t.iter().filter(|x| x["kind"] == "risk_check_in").collect())
+        .unwrap_or_default();
+    assert!(
+        !check_ins.is_empty(),
+        "a worsening signal creates a check-in task: {tasks}"
+    );
+
+    let clean = app.customer("C-2").await;
+    let clean_risk = app.get(&format!("/v1/customers/{clean}/risk")).await.expect(200).body;
+    assert_eq!(clean_risk["score"], 0);
+    assert_eq!(clean_risk["class_source"], "none");
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["id"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let c_only = app.get("/v1/customers?risk_class=C").await.expect(200).body;
+    assert_eq!(ids(&c_only), vec![c.clone()]);
+    let bad = app.get("/v1/customers?risk_class=D,E").await.expect(200).body;
+    assert!(ids(&bad).is_empty());
+    let sorted = app.get("/v1/customers?sort=risk&limit=1").await.expect(200).body;
+    assert_eq!(ids(&sorted), vec![c.clone()], "riskiest first");
+    let cursor = sorted["next_cursor"].as_str().expect("more").to_string();
+    let next = app
+        .get(&format!("/v1/customers?sort=risk&limit=1&cursor={cursor}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(ids(&next), vec![clean]);
+    assert_eq!(next["next_cursor"], Value::Null);
+    app.get("/v1/customers?risk_class=Z").await.expect_problem(422);
+    app.get("/v1/customers?sort=name").await.expect_problem(422);
+}
+
+async fn roles_and_tenancy(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let id = app
+        .post(
+            "/v1/credit-applications",
+            &json!({"customer_id": c, "requested_limit": "100.00"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let viewer = app.token("viewer");
+    let collector = app.token("collector");
+    app.send(Method::POST, "/v1/credit-applications", Some(&viewer), Some(&json!({})))
+        .await
+        .expect_problem(403);
+    app.send(
+        Method::GET,
+        &format!("/v1/credit-applications/{id}"),
+        Some(&viewer),
+        None,
+    )
+    .await
+    .expect(200);
+    app.send(
+        Method::POST,
+        "/v1/credit-checks",
+        Some(&collector),
+        Some(&json!({"customer_id": c, "order_amount": "1.00", "currency": "EUR"})),
+    )
+    .await
+    .expect_problem(403);
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{c}/open-orders"),
+        Some(&collector),
+        Some(&json!({"amount": "1.00", "currency": "EUR"})),
+    )
+    .await
+    .expect_problem(403);
+    app.send(
+        Method::POST,
+        "/v1/credit-evaluations",
+        Some(&collector),
+        Some(&json!({})),
+    )
+    .await
+    .expect_problem(403);
+    let sales = app.token("sales");
+    check_as(&app, &sales, &c).await;
+
+    let other = app.create_org("other");
+    for path in [
+        format!("/v1/credit-applications/{id}"),
+        format!("/v1/customers/{c}/credit"),
+        format!("/v1/customers/{c}/risk"),
+        "/v1/credit-applications/cap_0".to_string(),
+        "/v1/customers/inv_1/risk".to_string(),
+    ] {
+        app.send(Method::GET, &path, Some(&other), None)
+            .await
+            .expect_problem(404);
+    }
+    app.send(
+        Method::POST,
+        &format!("/v1/credit-applications/{id}/submit"),
+        Some(&other),
+        Some(&json!({})),
+    )
+    .await
+    .expect_problem(404);
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{c}/open-orders"),
+        Some(&other),
+        Some(&json!({"amount": "1.00", "currency": "EUR"})),
+    )
+    .await
+    .expect_problem(404);
+    let r = app
+        .send(
+            Method::POST,
+            "/v1/credit-checks",
+            Some(&other),
+            Some(&json!({"customer_id": c, "order_amount": "1.00", "currency": "EUR"})),
+        )
+        .await
+        .expect_problem(422);
+    assert_eq!(r.error_fields(), vec!["customer_id"]);
+    let list = app
+        .send(Method::GET, "/v1/credit-applications", Some(&other), None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"], json!([]));
+}
+
+async fn check_as(app: &TestApp, token: &str, customer: &str) {
+    let r = app
+        .send(
+            Method::POST,
+            "/v1/credit-checks",
+            Some(token),
+            Some(&json!({"customer_id": customer, "order_amount": "1.00", "currency": "EUR"})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["decision"], "approved");
+}
