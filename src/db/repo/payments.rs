@@ -79,12 +79,31 @@ pub struct NewAllocation {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts payments and returns their ids in input order.
+/// Inserts payments and returns their ids in input order. Payments that all carry an
+/// external id (every batch item does) go in one multi-row statement per 1 000, matched
+/// back by external id (multi-row RETURNING order is unspecified in SQLite); otherwise one
+/// statement per row.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewPayment]) -> Result<Vec<i64>, AppError> {
+    if rows.iter().all(|r| r.external_id.is_some()) {
+        let mut by_key: std::collections::HashMap<String, i64> = std::collections::HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(1000) {
+            let returned: Vec<(i64, Option<String>)> = dispatch!(conn, |c| diesel::insert_into(payments::table)
+                .values(chunk)
+                .returning((payments::id, payments::external_id))
+                .get_results(c))?;
+            by_key.extend(returned.into_iter().filter_map(|(id, key)| key.map(|k| (k, id))));
+        }
+        return rows
+            .iter()
+            .map(|r| {
+                r.external_id
+                    .as_ref()
+                    .and_then(|k| by_key.get(k).copied())
+                    .ok_or_else(|| AppError::internal("payment missing after insert"))
+            })
+            .collect();
+    }
     let mut ids = Vec::with_capacity(rows.len());
-    // One statement per row keeps the id ↔ row correspondence exact on both engines
-    // (multi-row RETURNING order is unspecified in SQLite) while staying inside the one
-    // transaction; payments arrive in hundreds, not millions, per request.
     for row in rows {
         let id: i64 = dispatch!(conn, |c| diesel::insert_into(payments::table)
             .values(row)
