@@ -234,7 +234,7 @@ pub struct CustomerCreditColumns {
 }
 
 /// Writes the derived columns of one customer (called only for customers whose values
-/// changed). Derived data does not bump the customer's version.
+/// changed); the customer's version and `updated_at` move on, as its representation changed.
 pub fn set_customer_columns(
     c: &mut DbConnection,
     org_id: i64,
@@ -254,6 +254,10 @@ pub fn set_customer_columns(
         customers::flag_over_limit.eq(v.flag_over_limit),
         customers::flag_at_risk.eq(v.flag_at_risk),
         customers::flag_in_dispute.eq(v.flag_in_dispute),
+        // The flags are part of the customer as the API shows it: an ERP pulling
+        // `updated_since` and a client holding an ETag must see that it changed.
+        customers::version.eq(customers::version + 1),
+        customers::updated_at.eq(crate::db::now()),
     ))
     .execute(c)?;
     Ok(())
