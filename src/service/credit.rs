@@ -26,13 +26,9 @@ use crate::domain::risk::{self, OpenInvoice, PaidInvoice, RecentlyPaid, RiskAsse
 use crate::domain::settings::OrgSettings;
 use crate::domain::text;
 use crate::error::{AppError, Violations};
+use crate::service::org_settings as settings;
 
 /// The organisation's settings.
-pub fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
-    Ok(OrgSettings::from_stored(
-        &crate::db::repo::organizations::find(c, org_id)?.settings,
-    ))
-}
 
 /// What a recomputation changed.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]

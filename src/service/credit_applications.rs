@@ -24,7 +24,7 @@ use crate::domain::scorecard::{
 use crate::domain::text;
 use crate::error::{AppError, Violations};
 use crate::service::check_version;
-use crate::service::credit::settings;
+use crate::service::org_settings as settings;
 
 pub const STATUSES: [&str; 6] = [
     "draft",

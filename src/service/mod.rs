@@ -24,6 +24,16 @@ use utoipa::ToSchema;
 
 use crate::error::{AppError, Problem};
 
+/// The organisation's settings (business-rule choices), with defaults for anything unset.
+pub fn org_settings(
+    c: &mut crate::db::DbConnection,
+    org_id: i64,
+) -> Result<crate::domain::settings::OrgSettings, AppError> {
+    Ok(crate::domain::settings::OrgSettings::from_stored(
+        &crate::db::repo::organizations::find(c, org_id)?.settings,
+    ))
+}
+
 /// What an upsert did to the resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -18,9 +18,9 @@ use crate::domain::payment::{
     AllocationInput, Payer, PaymentData, PaymentInput, PaymentStatus, RequestedAllocation, TargetInvoice,
     check_explicit, parse_allocations,
 };
-use crate::domain::settings::OrgSettings;
 use crate::error::{AppError, Violations};
 use crate::service::directory::{CustomerDirectory, CustomerRef};
+use crate::service::org_settings as settings;
 use crate::service::{BatchItemResult, UpsertOutcome, claimed_external_id, parse_item};
 
 /// The working set of invoices a posting reads: facts and what is still open, updated as
@@ -192,12 +192,6 @@ fn apply_source(
         .collect();
     repo::insert_allocations(c, &rows)?;
     Ok(book)
-}
-
-fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
-    Ok(OrgSettings::from_stored(
-        &crate::db::repo::organizations::find(c, org_id)?.settings,
-    ))
 }
 
 fn customer_ref(input: &PaymentInput) -> CustomerRef<'_> {

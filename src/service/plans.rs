@@ -16,8 +16,8 @@ use crate::db::repo::tasks::{self, NewRiskFact};
 use crate::domain::ids::Kind;
 use crate::domain::money::{self, Currency};
 use crate::domain::plan::{Frequency, PlanStatus, fill, generate, plan_status};
-use crate::domain::settings::OrgSettings;
 use crate::error::{AppError, Violations};
+use crate::service::org_settings as settings;
 use crate::service::promises::EvaluationSummary;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -49,12 +49,6 @@ pub struct PlanInput {
     /// Days an instalment may stay unpaid before the plan defaults (organisation default 5).
     #[serde(default)]
     pub grace_days: Option<u32>,
-}
-
-fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
-    Ok(OrgSettings::from_stored(
-        &crate::db::repo::organizations::find(c, org_id)?.settings,
-    ))
 }
 
 pub fn create(

@@ -17,10 +17,10 @@ use crate::db::{DbConnection, repo::customers as customer_repo};
 use crate::domain::ids::Kind;
 use crate::domain::money::{self, Currency};
 use crate::domain::promise::{CHANNELS, PromiseStatus, evaluate, window_end};
-use crate::domain::settings::OrgSettings;
 use crate::domain::text;
 use crate::error::{AppError, Violations};
 use crate::service::check_version;
+use crate::service::org_settings as settings;
 
 /// A promise as the API accepts it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -53,12 +53,6 @@ pub struct PromiseInput {
     pub taken_by: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
-}
-
-fn settings(c: &mut DbConnection, org_id: i64) -> Result<OrgSettings, AppError> {
-    Ok(OrgSettings::from_stored(
-        &crate::db::repo::organizations::find(c, org_id)?.settings,
-    ))
 }
 
 /// Checks a promise against the customer and the invoices it covers.
