@@ -28,8 +28,6 @@ use crate::domain::text;
 use crate::error::{AppError, Violations};
 use crate::service::org_settings as settings;
 
-/// The organisation's settings.
-
 /// What a recomputation changed.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefreshSummary {
