@@ -32,7 +32,7 @@ pub fn patch(
     patch: &serde_json::Value,
 ) -> Result<CustomerRow, AppError> {
     write_transaction(conn, |c| {
-        let current = repo::find(c, org_id, id)?;
+        let current = repo::lock(c, org_id, id)?;
         check_version(expected_version, current.version)?;
         let input = merge_patch(&current.data().to_input(), patch)?;
         let data = input.validate().map_err(AppError::Validation)?;

@@ -213,6 +213,10 @@ pub fn patch(
     expected_version: Option<i64>,
     patch: &serde_json::Value,
 ) -> Result<DisputeRow, AppError> {
+    // Lock the disputed invoice first, then read the dispute: concurrent edits of one
+    // dispute queue here instead of failing on its version.
+    let invoice_id = repo::find(c, org_id, id)?.invoice_id;
+    crate::db::repo::payments::lock_invoices(c, org_id, &[invoice_id])?;
     let current = repo::find(c, org_id, id)?;
     check_version(expected_version, current.version)?;
     let from = DisputeStatus::parse(&current.status).unwrap_or(DisputeStatus::Open);

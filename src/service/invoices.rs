@@ -148,7 +148,9 @@ pub fn patch(
     today: NaiveDate,
 ) -> Result<InvoiceRow, AppError> {
     write_transaction(conn, |c| {
-        let current = repo::find(c, org_id, id)?;
+        let current = crate::db::repo::payments::lock_invoices(c, org_id, &[id])?
+            .pop()
+            .ok_or_else(|| AppError::not_found("invoice"))?;
         check_version(expected_version, current.version)?;
         let mut base = current.to_input();
         if patch.get("customer_external_id").is_some() && patch.get("customer_id").is_none() {
@@ -332,7 +334,9 @@ pub fn close(
     reason: &str,
 ) -> Result<InvoiceRow, AppError> {
     write_transaction(conn, |c| {
-        let current = repo::find(c, org_id, id)?;
+        let current = crate::db::repo::payments::lock_invoices(c, org_id, &[id])?
+            .pop()
+            .ok_or_else(|| AppError::not_found("invoice"))?;
         let status = current.status();
         if status == target {
             return Ok(current);

@@ -216,6 +216,19 @@ pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<CustomerRow
         .ok_or_else(|| AppError::not_found("customer"))
 }
 
+/// Reads a customer and, on PostgreSQL, locks its row until the transaction ends.
+pub fn lock(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<CustomerRow, AppError> {
+    crate::locked!(
+        conn,
+        customers::table
+            .filter(customers::org_id.eq(org_id))
+            .filter(customers::id.eq(id))
+            .select(CustomerRow::as_select()),
+        |q, c| q.first(c).optional()
+    )?
+    .ok_or_else(|| AppError::not_found("customer"))
+}
+
 pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<CustomerRow>, AppError> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
