@@ -36,34 +36,27 @@ pub struct NewTask<'a> {
     pub source_id: &'a str,
 }
 
-/// Creates the task unless one of the same kind for the same source exists.
+/// Creates the task unless one of the same kind for the same source exists (also when two
+/// transactions try at once: the unique index decides, the loser does nothing).
 pub fn create_once(c: &mut DbConnection, t: &NewTask<'_>) -> Result<(), AppError> {
-    let exists = tasks::table
-        .filter(tasks::org_id.eq(t.org_id))
-        .filter(tasks::kind.eq(t.kind))
-        .filter(tasks::source_id.eq(t.source_id))
-        .count()
-        .get_result::<i64>(c)?
-        > 0;
-    if exists {
-        return Ok(());
-    }
     let at = now();
-    diesel::insert_into(tasks::table)
-        .values((
-            tasks::org_id.eq(t.org_id),
-            tasks::customer_id.eq(t.customer_id),
-            tasks::kind.eq(t.kind),
-            tasks::priority.eq(t.priority),
-            tasks::assignee.eq(t.assignee),
-            tasks::title.eq(t.title),
-            tasks::due_on.eq(t.due_on),
-            tasks::status.eq("open"),
-            tasks::source_id.eq(t.source_id),
-            tasks::created_at.eq(at),
-            tasks::updated_at.eq(at),
-        ))
-        .execute(c)?;
+    let values = (
+        tasks::org_id.eq(t.org_id),
+        tasks::customer_id.eq(t.customer_id),
+        tasks::kind.eq(t.kind),
+        tasks::priority.eq(t.priority),
+        tasks::assignee.eq(t.assignee),
+        tasks::title.eq(t.title),
+        tasks::due_on.eq(t.due_on),
+        tasks::status.eq("open"),
+        tasks::source_id.eq(t.source_id),
+        tasks::created_at.eq(at),
+        tasks::updated_at.eq(at),
+    );
+    crate::dispatch!(c, |c| diesel::insert_into(tasks::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 
@@ -105,30 +98,22 @@ pub struct NewRiskFact<'a> {
     pub currency: Option<&'a str>,
 }
 
-/// Records a fact once per (kind, subject).
+/// Records a fact once per (kind, subject), also under concurrent attempts.
 pub fn record_fact(c: &mut DbConnection, f: &NewRiskFact<'_>) -> Result<(), AppError> {
-    let exists = risk_facts::table
-        .filter(risk_facts::org_id.eq(f.org_id))
-        .filter(risk_facts::kind.eq(f.kind))
-        .filter(risk_facts::subject_id.eq(f.subject_id))
-        .count()
-        .get_result::<i64>(c)?
-        > 0;
-    if exists {
-        return Ok(());
-    }
-    diesel::insert_into(risk_facts::table)
-        .values((
-            risk_facts::org_id.eq(f.org_id),
-            risk_facts::customer_id.eq(f.customer_id),
-            risk_facts::kind.eq(f.kind),
-            risk_facts::subject_id.eq(f.subject_id),
-            risk_facts::occurred_on.eq(f.occurred_on),
-            risk_facts::amount_minor.eq(f.amount_minor),
-            risk_facts::currency.eq(f.currency),
-            risk_facts::created_at.eq(now()),
-        ))
-        .execute(c)?;
+    let values = (
+        risk_facts::org_id.eq(f.org_id),
+        risk_facts::customer_id.eq(f.customer_id),
+        risk_facts::kind.eq(f.kind),
+        risk_facts::subject_id.eq(f.subject_id),
+        risk_facts::occurred_on.eq(f.occurred_on),
+        risk_facts::amount_minor.eq(f.amount_minor),
+        risk_facts::currency.eq(f.currency),
+        risk_facts::created_at.eq(now()),
+    );
+    crate::dispatch!(c, |c| diesel::insert_into(risk_facts::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 
