@@ -276,10 +276,32 @@ pub fn refresh_customers(
     let s = settings(c, org_id)?;
     let mut summary = RefreshSummary::default();
     for chunk in ids.chunks(1000) {
+        lock_customers(c, org_id, chunk)?;
         let computed = compute(c, org_id, &s, chunk, as_of)?;
         persist(c, org_id, chunk, computed, as_of, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// On PostgreSQL, takes the customers' rows in id order before their snapshots are
+/// rewritten, so concurrent postings for overlapping customers queue instead of
+/// deadlocking. `FOR NO KEY UPDATE` does not conflict with the key-share locks the
+/// transaction's own foreign-key checks already hold. (SQLite write transactions are
+/// exclusive already.)
+fn lock_customers(c: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<(), AppError> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::customers;
+    if let DbConnection::Pg(pg) = c {
+        customers::table
+            .filter(customers::org_id.eq(org_id))
+            .filter(customers::id.eq_any(ids))
+            .order(customers::id.asc())
+            .select(customers::id)
+            .for_no_key_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
 }
 
 /// The daily recomputation of every customer of the organisation, 1 000 at a time.
