@@ -1,0 +1,2 @@
+DROP INDEX allocations_invoice_applied;
+DROP INDEX payments_customer_unapplied;
