@@ -399,49 +399,55 @@ pub fn lock_open_invoices_of_customers(
 pub fn refresh_balances(conn: &mut DbConnection, invoice_ids: &[i64], payment_ids: &[i64]) -> Result<(), AppError> {
     use diesel::connection::SimpleConnection;
     let at = now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    // One UPDATE per table and chunk: the new balances are computed in a derived table and
+    // every SET expression reads the row's previous values (both engines), so each row is
+    // written once.
     for chunk in invoice_ids.chunks(1000) {
         let ids = id_list(chunk);
         // Ids are integers read from the database: safe to inline.
         conn.batch_execute(&format!(
             "UPDATE invoices SET
-                open_minor = amount_minor - written_off_minor
-                    - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                WHERE a.invoice_id = invoices.id AND a.released_at IS NULL), 0)
-                    - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                WHERE a.credit_note_id = invoices.id AND a.released_at IS NULL), 0),
-                version = version + 1,
-                updated_at = '{at}'
-             WHERE id IN ({ids});
-             UPDATE invoices SET
+                open_minor = n.open_minor,
                 status = CASE
-                    WHEN status IN ('cancelled', 'written_off') THEN status
-                    WHEN open_minor = 0 THEN 'paid'
-                    WHEN open_minor < amount_minor THEN 'partially_paid'
+                    WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.status
+                    WHEN n.open_minor = 0 THEN 'paid'
+                    WHEN n.open_minor < invoices.amount_minor THEN 'partially_paid'
                     ELSE 'open' END,
                 paid_on = CASE
-                    WHEN status IN ('cancelled', 'written_off') THEN paid_on
-                    WHEN open_minor = 0 THEN COALESCE(paid_on,
-                        (SELECT MAX(a.applied_on) FROM allocations a
-                         WHERE a.invoice_id = invoices.id AND a.released_at IS NULL))
-                    ELSE NULL END
-             WHERE id IN ({ids});"
+                    WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.paid_on
+                    WHEN n.open_minor = 0 THEN COALESCE(invoices.paid_on, n.last_applied)
+                    ELSE NULL END,
+                version = invoices.version + 1,
+                updated_at = '{at}'
+             FROM (SELECT i.id,
+                          i.amount_minor - i.written_off_minor
+                            - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                        WHERE a.invoice_id = i.id AND a.released_at IS NULL), 0)
+                            - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                        WHERE a.credit_note_id = i.id AND a.released_at IS NULL), 0) AS open_minor,
+                          (SELECT MAX(a.applied_on) FROM allocations a
+                           WHERE a.invoice_id = i.id AND a.released_at IS NULL) AS last_applied
+                   FROM invoices i WHERE i.id IN ({ids})) AS n
+             WHERE invoices.id = n.id;"
         ))?;
     }
     for chunk in payment_ids.chunks(1000) {
         let ids = id_list(chunk);
         conn.batch_execute(&format!(
             "UPDATE payments SET
-                allocated_minor = COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                            WHERE a.payment_id = payments.id AND a.released_at IS NULL), 0),
-                version = version + 1,
+                allocated_minor = n.allocated,
+                status = CASE
+                    WHEN payments.status = 'reversed' THEN payments.status
+                    WHEN n.allocated = 0 THEN 'unapplied'
+                    WHEN n.allocated < payments.amount_minor THEN 'partially_applied'
+                    ELSE 'applied' END,
+                version = payments.version + 1,
                 updated_at = '{at}'
-             WHERE id IN ({ids});
-             UPDATE payments SET status = CASE
-                    WHEN status = 'reversed' THEN status
-                    WHEN allocated_minor = 0 THEN 'unapplied'
-                    WHEN allocated_minor < amount_minor THEN 'partially_applied'
-                    ELSE 'applied' END
-             WHERE id IN ({ids});"
+             FROM (SELECT p.id,
+                          COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                    WHERE a.payment_id = p.id AND a.released_at IS NULL), 0) AS allocated
+                   FROM payments p WHERE p.id IN ({ids})) AS n
+             WHERE payments.id = n.id;"
         ))?;
     }
     Ok(())
