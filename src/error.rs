@@ -206,6 +206,10 @@ impl From<diesel::result::Error> for AppError {
                 "the change would break a balance invariant and was not applied ({})",
                 info.message()
             )),
+            // PostgreSQL refuses text with a NUL byte (SQLite stores it): the client sent it.
+            Error::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                AppError::BadRequest("text values must not contain NUL (0x00) characters".into())
+            }
             Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
                 AppError::Unavailable("concurrent update, retry".into())
             }
