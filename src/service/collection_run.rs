@@ -23,7 +23,7 @@ use crate::db::{DbConnection, now, write_transaction};
 use crate::domain::customer::Contact;
 use crate::domain::format;
 use crate::domain::ids::Kind;
-use crate::domain::letter::{LetterContext, LetterInvoice, TemplateSource, render};
+use crate::domain::letter::{CompiledTemplates, LetterContext, LetterInvoice};
 use crate::domain::money::Currency;
 use crate::domain::strategy::{
     Decision, InvoiceState, SkipReason, Step, StepAction, StrategyDocument, consequence, decide,
@@ -104,10 +104,11 @@ pub fn run(
     repo::find_run(c, org_id, run_id)
 }
 
-/// What the run needs once: strategies, templates, the organisation's name.
+/// What the run needs once: strategies, templates (compiled once for the whole run), the
+/// organisation's name.
 struct Setup {
     strategies: StrategyBook,
-    templates: BTreeMap<(String, String), TemplateSource>,
+    templates: CompiledTemplates,
     organisation: String,
 }
 
@@ -120,7 +121,7 @@ fn execute(
 ) -> Result<RunSummary, AppError> {
     let setup = Setup {
         strategies: StrategyBook::load(c, org_id)?,
-        templates: template_index(c, org_id)?,
+        templates: CompiledTemplates::new(&template_index(c, org_id)?),
         organisation: crate::db::repo::organizations::find(c, org_id)?.name,
     };
     let mut summary = RunSummary::default();
@@ -419,18 +420,20 @@ fn action_for(
 ) -> NewAction {
     let customer = plan.customer;
     let lang = customer.language.clone();
-    let template = setup
+    let key = step.template_key();
+    let template_lang = if setup.templates.contains(key, &lang) {
+        lang.as_str()
+    } else {
+        "en"
+    };
+    let rendered = setup
         .templates
-        .get(&(step.template_key().to_string(), lang.clone()))
-        .or_else(|| {
-            setup
-                .templates
-                .get(&(step.template_key().to_string(), "en".to_string()))
-        });
-    let rendered = template.and_then(|t| {
-        let ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
-        render(t, &ctx).ok()
-    });
+        .contains(key, template_lang)
+        .then(|| {
+            let ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
+            setup.templates.render(key, template_lang, &ctx)
+        })
+        .flatten();
     let status = if step.requires_approval {
         "awaiting_approval"
     } else {
