@@ -18,11 +18,9 @@ use utoipa::ToSchema;
 
 use crate::db::repo::actions::{self as repo, NewAction, RunRow};
 use crate::db::repo::customers::CustomerRow;
-use crate::db::repo::events::{self, NewEvent};
 use crate::db::{DbConnection, now, write_transaction};
 use crate::domain::customer::Contact;
 use crate::domain::format;
-use crate::domain::ids::Kind;
 use crate::domain::letter::{CompiledTemplates, LetterContext, LetterInvoice};
 use crate::domain::money::Currency;
 use crate::domain::strategy::{
@@ -313,20 +311,10 @@ fn run_chunk(
         .flat_map(|p| p.resend.iter().map(|i| i.invoice.id))
         .collect();
     repo::restart_clock(c, &resent, as_of)?;
-    let credit_holds: Vec<NewEvent> = inserted
-        .iter()
-        .filter(|a| a.action == StepAction::CreditHold.as_str())
-        .map(|a| {
-            NewEvent::new(
-                org_id,
-                "customer.credit_hold_requested",
-                Kind::Customer.encode(a.customer_id),
-                Some(a.customer_id),
-                serde_json::json!({"action_id": Kind::Action.encode(a.id), "run_id": Kind::Run.encode(run_id)}),
-            )
-        })
-        .collect();
-    events::insert_many(c, &credit_holds)
+    // Credit holds and escalation steps that need no approval open their escalations now
+    // (the others when a manager approves the action).
+    crate::service::escalations::open_from_actions(c, org_id, &inserted, as_of, "collection-run")?;
+    Ok(())
 }
 
 fn skip_name(reason: SkipReason) -> String {
