@@ -481,43 +481,27 @@ pub struct CreditCheckResult {
     pub reasons: Vec<HoldReason>,
 }
 
-fn resolve_customer(
-    c: &mut DbConnection,
-    org_id: i64,
-    id: Option<&str>,
-    external_id: Option<&str>,
-) -> Result<Option<CustomerRow>, AppError> {
-    match (id, external_id) {
-        (Some(id), _) => match Kind::Customer.decode(id) {
-            Some(k) => customer_repo::find(c, org_id, k).map(Some).or_else(|e| match e {
-                AppError::NotFound(_) => Ok(None),
-                other => Err(other),
-            }),
-            None => Ok(None),
-        },
-        (None, Some(ext)) => Ok(customer_repo::find_by_external_ids(c, org_id, &[ext])?.pop()),
-        (None, None) => Ok(None),
-    }
-}
-
 /// Reads the snapshot of one customer into credit facts: two primary-key reads.
 fn facts_of(c: &mut DbConnection, customer: &CustomerRow) -> Result<(CreditFacts, Option<SnapshotRow>), AppError> {
     let snapshot = repo::snapshot(c, customer.id)?;
     let exposure = repo::exposure(c, customer.id, &customer.currency)?;
-    let facts = CreditFacts {
+    Ok((facts_from(customer, snapshot.as_ref(), exposure.as_ref()), snapshot))
+}
+
+/// The credit facts of a customer, its snapshot and its exposure in its own currency.
+fn facts_from(customer: &CustomerRow, snapshot: Option<&SnapshotRow>, exposure: Option<&ExposureRow>) -> CreditFacts {
+    CreditFacts {
         currency: customer.currency.clone(),
         limit_minor: customer.credit_limit_minor,
         exposure: exposure.map(|e| e.exposure()).unwrap_or_default(),
-        oldest_due_date: snapshot.as_ref().and_then(|s| s.oldest_due_date),
+        oldest_due_date: snapshot.and_then(|s| s.oldest_due_date),
         broken_promise_dates: snapshot
-            .as_ref()
             .map(|s| parse_dates(&s.broken_promise_dates))
             .unwrap_or_default(),
-        plan_defaulted_on: snapshot.as_ref().and_then(|s| s.plan_defaulted_on),
-        release_until: snapshot.as_ref().and_then(|s| s.release_until),
-        strategy_hold_since: snapshot.as_ref().and_then(|s| s.strategy_hold_since),
-    };
-    Ok((facts, snapshot))
+        plan_defaulted_on: snapshot.and_then(|s| s.plan_defaulted_on),
+        release_until: snapshot.and_then(|s| s.release_until),
+        strategy_hold_since: snapshot.and_then(|s| s.strategy_hold_since),
+    }
 }
 
 /// Answers a credit check from the customer row and its snapshot (a few single-row reads,
@@ -535,12 +519,16 @@ pub fn check(
         ));
     }
     let mut v = Violations::new();
-    let customer = resolve_customer(
-        c,
-        org_id,
-        req.customer_id.as_deref(),
-        req.customer_external_id.as_deref(),
-    )?;
+    let key = match (&req.customer_id, &req.customer_external_id) {
+        (Some(id), _) => Kind::Customer.decode(id).map(repo::CustomerKey::Id),
+        (None, Some(ext)) => Some(repo::CustomerKey::ExternalId(ext)),
+        (None, None) => None,
+    };
+    let inputs = match key {
+        Some(key) => repo::check_inputs(c, org_id, key)?,
+        None => None,
+    };
+    let customer = inputs.as_ref().map(|i| &i.customer);
     if customer.is_none() {
         match (&req.customer_id, &req.customer_external_id) {
             (None, None) => v.add("customer_id", "customer_id or customer_external_id is required"),
@@ -552,7 +540,7 @@ pub fn check(
     if currency.is_none() {
         v.add("currency", "is not a supported ISO 4217 currency");
     }
-    if let (Some(cust), Some(cur)) = (&customer, currency)
+    if let (Some(cust), Some(cur)) = (customer, currency)
         && cust.currency != cur.code()
     {
         v.add(
@@ -565,11 +553,12 @@ pub fn check(
     }
     let amount = currency.and_then(|cur| v.check("order_amount", money::parse_amount(&req.order_amount, cur)));
     v.into_result(())?;
-    let (Some(customer), Some(amount)) = (customer, amount) else {
+    let (Some(inputs), Some(amount)) = (inputs, amount) else {
         return Err(AppError::internal("credit check validation passed without values"));
     };
-    let s = settings(c, org_id)?;
-    let (facts, _) = facts_of(c, &customer)?;
+    let customer = &inputs.customer;
+    let s = OrgSettings::from_stored(&inputs.settings);
+    let facts = facts_from(customer, inputs.snapshot.as_ref(), inputs.exposure.as_ref());
     let CheckOutcome {
         approved,
         status,

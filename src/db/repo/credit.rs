@@ -7,9 +7,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use crate::db::repo::customers::CustomerRow;
 use crate::db::schema::{
-    allocations, credit_exposures, credit_limit_history, customer_credit, customers, disputes, invoices, payment_plans,
-    payments, risk_facts,
+    allocations, credit_exposures, credit_limit_history, customer_credit, customers, disputes, invoices, organizations,
+    payment_plans, payments, risk_facts,
 };
 use crate::db::{DbConnection, now};
 use crate::dispatch;
@@ -86,6 +87,59 @@ pub fn snapshots(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<Snaps
         .filter(customer_credit::customer_id.eq_any(customer_ids))
         .select(SnapshotRow::as_select())
         .load(c)?)
+}
+
+/// How a credit check names its customer.
+#[derive(Debug, Clone, Copy)]
+pub enum CustomerKey<'a> {
+    Id(i64),
+    ExternalId(&'a str),
+}
+
+/// Everything a credit check reads, fetched in one round trip: the customer, the
+/// organisation's stored settings, the customer's credit snapshot and its exposure in its
+/// own currency (the last two absent before the first recomputation).
+#[derive(Debug, Clone)]
+pub struct CheckInputs {
+    pub customer: CustomerRow,
+    pub settings: String,
+    pub snapshot: Option<SnapshotRow>,
+    pub exposure: Option<ExposureRow>,
+}
+
+/// The credit check's hot path: one indexed read (customer by primary key or by
+/// `(org_id, external_id)`) joined to three single-row reads.
+pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> Result<Option<CheckInputs>, AppError> {
+    let joined = customers::table
+        .inner_join(organizations::table)
+        .left_join(customer_credit::table.on(customer_credit::customer_id.eq(customers::id)))
+        .left_join(
+            credit_exposures::table.on(credit_exposures::customer_id
+                .eq(customers::id)
+                .and(credit_exposures::currency.eq(customers::currency))),
+        )
+        .filter(customers::org_id.eq(org_id));
+    let select = (
+        CustomerRow::as_select(),
+        organizations::settings,
+        Option::<SnapshotRow>::as_select(),
+        Option::<ExposureRow>::as_select(),
+    );
+    type Found = (CustomerRow, String, Option<SnapshotRow>, Option<ExposureRow>);
+    let found: Option<Found> = match key {
+        CustomerKey::Id(id) => joined.filter(customers::id.eq(id)).select(select).first(c).optional()?,
+        CustomerKey::ExternalId(ext) => joined
+            .filter(customers::external_id.eq(ext))
+            .select(select)
+            .first(c)
+            .optional()?,
+    };
+    Ok(found.map(|(customer, settings, snapshot, exposure)| CheckInputs {
+        customer,
+        settings,
+        snapshot,
+        exposure,
+    }))
 }
 
 /// One exposure row (a primary-key read: the credit check's hot path).
