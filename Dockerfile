@@ -1,10 +1,11 @@
 # Build: a release binary with SQLite and libpq statically bundled.
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# build.rs embeds templates/defaults and diesel embeds migrations/: both are compiled in.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
-COPY openapi ./openapi
+COPY templates ./templates
 RUN cargo build --release --locked && strip target/release/recaudo
 
 # Run: a small Debian image, non-root, data in a volume.

@@ -21,6 +21,12 @@ fn main() {
         }
     }
     files.sort();
+    // Without them the binary would build but every organisation would lack its templates
+    // (a container build that forgot to copy `templates/`, for instance).
+    assert!(
+        !files.is_empty(),
+        "no default templates found under templates/defaults: the build needs that folder"
+    );
     for path in files {
         let (Some(lang), Some(name)) = (
             path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()),

@@ -1,7 +1,16 @@
-//! Configuration, read once from the environment into typed values. Every variable is
-//! listed in the README's configuration table.
+//! Configuration, read once into typed values from the environment and, optionally, a TOML
+//! file (`--config PATH` or `RECAUDO_CONFIG`). Every variable is listed in the README's
+//! configuration table.
+//!
+//! The file has the same keys as the variables, lower-case and without `RECAUDO_`
+//! (`bind = "0.0.0.0:8080"`, `db_pool_size = 32`, `scheduler = false`); a variable that is
+//! set wins over the file. An unreadable file, invalid TOML, a key that names no variable
+//! or a value that is not a string, integer or boolean is an error. A new setting is read
+//! with [`var`] like the others and its key added to [`FILE_KEYS`].
 
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -32,16 +41,168 @@ pub struct ExternalIdp {
     pub audience: String,
 }
 
+/// The keys a configuration file may have: each is the variable `RECAUDO_<KEY>`.
+pub const FILE_KEYS: &[&str] = &[
+    "database_url",
+    "data_dir",
+    "bind",
+    "log",
+    "log_format",
+    "db_pool_size",
+    "workers",
+    "token_ttl",
+    "token_issuer",
+    "token_audience",
+    "scheduler",
+    "daily_at",
+    "idp_public_key_file",
+    "idp_algorithm",
+    "idp_issuer",
+    "idp_audience",
+];
+
+/// What [`var`] reads while a configuration is being loaded: the environment (in tests, a
+/// map standing in for it) over the file's values, keyed by variable name.
+#[derive(Debug, Default)]
+struct Sources {
+    env: Option<BTreeMap<String, String>>,
+    file: BTreeMap<String, String>,
+    /// Variables asked for, so a file key that some setting reads is never called unknown.
+    asked: BTreeSet<String>,
+}
+
+thread_local! {
+    static SOURCES: RefCell<Option<Sources>> = const { RefCell::new(None) };
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// The variable from the environment only.
+fn env_var(name: &str) -> Option<String> {
+    let from_map = SOURCES.with(|s| {
+        s.borrow_mut().as_mut().and_then(|s| {
+            s.asked.insert(name.to_string());
+            s.env.as_ref().map(|env| env.get(name).cloned())
+        })
+    });
+    non_empty(from_map.unwrap_or_else(|| std::env::var(name).ok()))
+}
+
+/// The variable from the configuration file only.
+fn file_var(name: &str) -> Option<String> {
+    non_empty(SOURCES.with(|s| s.borrow().as_ref().and_then(|s| s.file.get(name).cloned())))
+}
+
+/// A setting: the environment variable if set, else the file's key for it.
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    env_var(name).or_else(|| file_var(name))
+}
+
+/// Runs `read` with `sources` behind [`var`], and refuses file keys that name no setting.
+fn with_sources(
+    sources: Sources,
+    origin: &str,
+    read: impl FnOnce() -> Result<Config, String>,
+) -> Result<Config, String> {
+    SOURCES.with(|s| *s.borrow_mut() = Some(sources));
+    let result = read();
+    let sources = SOURCES.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    let unknown: Vec<String> = sources
+        .file
+        .keys()
+        .filter(|name| !sources.asked.contains(*name) && !FILE_KEYS.iter().any(|k| variable(k) == **name))
+        .map(|name| key_of(name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "{origin}: unknown key{} `{}`; the keys are {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join("`, `"),
+            FILE_KEYS.join(", ")
+        ));
+    }
+    result.map_err(|e| {
+        if sources.file.is_empty() {
+            e
+        } else {
+            format!("{e} (settings from the environment and {origin})")
+        }
+    })
+}
+
+/// `bind` → `RECAUDO_BIND`.
+fn variable(key: &str) -> String {
+    format!("RECAUDO_{}", key.to_ascii_uppercase())
+}
+
+/// `RECAUDO_BIND` → `bind`.
+fn key_of(variable: &str) -> String {
+    variable
+        .strip_prefix("RECAUDO_")
+        .unwrap_or(variable)
+        .to_ascii_lowercase()
+}
+
+/// The file's values keyed by variable name; every error is one line naming the file.
+fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, String>, String> {
+    let origin = format!("config file `{}`", path.display());
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1);
+        let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
+        match line {
+            Some(line) => format!("{origin}: line {line}: {message}"),
+            None => format!("{origin}: {message}"),
+        }
+    })?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => return Err(format!("{origin}: `{key}` must be a string, an integer or a boolean")),
+        };
+        values.insert(variable(&key), text);
+    }
+    Ok(values)
 }
 
 impl Config {
+    /// Reads the optional TOML file, then the environment over it (see the module comment).
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        Config::load_with(file, None)
+    }
+
+    /// [`Config::load`] with a map standing in for the environment (`None`: the process's).
+    fn load_with(file: Option<&Path>, env: Option<BTreeMap<String, String>>) -> Result<Config, String> {
+        let Some(path) = file else {
+            let sources = Sources {
+                env,
+                ..Sources::default()
+            };
+            return with_sources(sources, "configuration", Config::from_env);
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read config file `{}`: {e}", path.display()))?;
+        let sources = Sources {
+            env,
+            file: parse_file(path, &text)?,
+            ..Sources::default()
+        };
+        with_sources(sources, &format!("config file `{}`", path.display()), Config::from_env)
+    }
+
     /// Reads `RECAUDO_*` variables (see the README); `DATABASE_URL` is a fallback for the URL.
+    /// Inside [`Config::load`], each variable falls back to the file's key.
     pub fn from_env() -> Result<Config, String> {
         let data_dir = PathBuf::from(var("RECAUDO_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = var("RECAUDO_DATABASE_URL")
-            .or_else(|| var("DATABASE_URL"))
+        let database_url = env_var("RECAUDO_DATABASE_URL")
+            .or_else(|| env_var("DATABASE_URL"))
+            .or_else(|| file_var("RECAUDO_DATABASE_URL"))
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("recaudo.db").display()));
         let pool_size = match var("RECAUDO_DB_POOL_SIZE") {
             Some(v) => v
@@ -150,4 +311,114 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         return Err("must be at least 1s".into());
     }
     Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    /// Loads `toml` as a config file with `pairs` as the whole environment.
+    fn load(toml: &str, pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("recaudo.toml");
+        std::fs::write(&path, toml).expect("written");
+        Config::load_with(Some(&path), env(pairs))
+    }
+
+    #[test]
+    fn without_a_file_the_defaults_apply() {
+        let config = Config::load_with(None, env(&[])).expect("valid");
+        assert_eq!(config.bind, "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.database_url, "sqlite://./data/recaudo.db");
+        assert_eq!(config.pool_size, 64);
+        assert!(config.scheduler.is_some());
+    }
+
+    #[test]
+    fn the_file_sets_every_kind_of_value() {
+        let config = load(
+            "bind = \"0.0.0.0:9000\"\ndata_dir = \"/srv/recaudo\"\ndb_pool_size = 16\nworkers = 3\n\
+             log_format = \"json\"\ntoken_ttl = \"30m\"\nscheduler = false\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(config.bind, "0.0.0.0:9000");
+        assert_eq!(config.database_url, "sqlite:///srv/recaudo/recaudo.db");
+        assert_eq!(config.pool_size, 16);
+        assert_eq!(config.workers, Some(3));
+        assert!(config.log_json);
+        assert_eq!(config.token_ttl, Duration::from_secs(1800));
+        assert!(config.scheduler.is_none());
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let file = "bind = \"0.0.0.0:9000\"\ndb_pool_size = 16\ndatabase_url = \"postgres://file@db/recaudo\"\n";
+        let config = load(file, &[("RECAUDO_BIND", "127.0.0.1:7000")]).expect("valid");
+        assert_eq!(config.bind, "127.0.0.1:7000");
+        assert_eq!(config.pool_size, 16);
+        assert_eq!(config.database_url, "postgres://file@db/recaudo");
+        // DATABASE_URL is an environment variable too: it wins over the file's URL.
+        let config = load(file, &[("DATABASE_URL", "postgres://env@db/recaudo")]).expect("valid");
+        assert_eq!(config.database_url, "postgres://env@db/recaudo");
+        let config = load(
+            file,
+            &[
+                ("DATABASE_URL", "postgres://env@db/recaudo"),
+                ("RECAUDO_DATABASE_URL", "postgres://recaudo@db/recaudo"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(config.database_url, "postgres://recaudo@db/recaudo");
+        // An empty variable counts as unset, as without a file.
+        let config = load(file, &[("RECAUDO_BIND", " ")]).expect("valid");
+        assert_eq!(config.bind, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn an_unknown_key_is_a_one_line_error() {
+        let error = load("bnd = \"0.0.0.0:9000\"\n", &[]).expect_err("unknown key");
+        assert!(error.contains("unknown key `bnd`"), "{error}");
+        assert!(error.contains("recaudo.toml"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+        // Variable names are not keys, and tables are not accepted.
+        assert!(load("RECAUDO_BIND = \"x\"\n", &[]).is_err());
+        let error = load("[server]\nbind = \"0.0.0.0:9000\"\n", &[]).expect_err("table");
+        assert!(
+            error.contains("`server` must be a string, an integer or a boolean"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_or_invalid_file_is_a_one_line_error() {
+        let missing = Path::new("/nonexistent/recaudo.toml");
+        let error = Config::load_with(Some(missing), env(&[])).expect_err("missing");
+        assert!(
+            error.starts_with("cannot read config file `/nonexistent/recaudo.toml`"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+        let error = load("bind = \"0.0.0.0:9000\"\nworkers = = 3\n", &[]).expect_err("invalid TOML");
+        assert!(error.contains("line 2"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_names_the_setting_and_the_file() {
+        let error = load("db_pool_size = 0\n", &[]).expect_err("invalid");
+        assert!(
+            error.contains("RECAUDO_DB_POOL_SIZE must be a positive integer"),
+            "{error}"
+        );
+        assert!(error.contains("recaudo.toml"), "{error}");
+        // The environment's valid value wins over the file's invalid one.
+        let config = load("db_pool_size = 0\n", &[("RECAUDO_DB_POOL_SIZE", "8")]).expect("valid");
+        assert_eq!(config.pool_size, 8);
+    }
 }

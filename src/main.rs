@@ -1,6 +1,7 @@
 //! The `recaudo` command: runs the service, and the operator commands that need no
 //! running service (migrations, organisations, tokens, API clients, the OpenAPI document).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -12,6 +13,10 @@ use recaudo::db::repo::organizations;
 #[derive(Parser)]
 #[command(name = "recaudo", version, about = "Accounts-receivable collection service")]
 struct Cli {
+    /// A TOML configuration file (keys as the RECAUDO_* variables, lower-case without the
+    /// prefix); environment variables override it. Default: `RECAUDO_CONFIG`, else none.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -74,7 +79,13 @@ enum ApiClientCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = Config::from_env().and_then(|config| {
+    // An empty RECAUDO_CONFIG means no file, as an empty variable means unset everywhere else.
+    let config_file = cli.config.or_else(|| {
+        std::env::var_os("RECAUDO_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let result = Config::load(config_file.as_deref()).and_then(|config| {
         recaudo::telemetry::init_tracing(&config.log_filter, config.log_json);
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config),

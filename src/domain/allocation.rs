@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 /// How an allocation was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "reference")]
 pub enum Rule {
     /// Named by the client in the request.
     Explicit,

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "promised")]
 pub enum Exclusion {
     /// The customer's dunning is paused until a later date.
     CustomerPaused,

@@ -15,6 +15,15 @@ use crate::error::{FieldError, Violations};
 /// hold rules. Every field has a default, so stored settings without it keep working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "min_trade_references": 2, "min_bank_references": 1,
+    "scorecard_weights": {
+        "years_in_business": 20, "trade_references": 25, "bank_references": 15, "financials": 20,
+        "payment_history": 20
+    },
+    "hold_over_limit": true, "hold_overdue_days": 60, "hold_broken_promises": 2, "broken_promise_window_days": 90,
+    "hold_defaulted_plan_days": 365, "hold_without_limit": false, "manual_release_days": 7
+}))]
 pub struct CreditSettings {
     /// Trade references an application needs before it can be submitted (default 2).
     #[serde(default = "default_trade_refs")]
@@ -136,6 +145,7 @@ impl CreditSettings {
 
 /// Why a customer's credit is held, or why an order is not approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"code": "overdue", "message": "an invoice due on 2026-09-13 is 71 days overdue (more than 60)"}))]
 pub struct HoldReason {
     /// `over_limit`, `overdue`, `broken_promises`, `defaulted_plan`, `strategy_credit_hold`,
     /// `no_credit_limit`, `order_exceeds_available`.
@@ -155,6 +165,7 @@ impl HoldReason {
 /// The customer's credit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "on_hold")]
 pub enum CreditStatus {
     /// No hold rule applies.
     Ok,

@@ -27,6 +27,7 @@ pub const RESOLUTIONS: [&str; 4] = [
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "under_review")]
 pub enum DisputeStatus {
     Open,
     UnderReview,

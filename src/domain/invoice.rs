@@ -15,6 +15,7 @@ pub const KINDS: [&str; 3] = ["invoice", "credit_note", "debit_note"];
 /// `cancelled` and `written_off` are set by a manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "partially_paid")]
 pub enum InvoiceStatus {
     Open,
     PartiallyPaid,

@@ -12,6 +12,10 @@ include!(concat!(env!("OUT_DIR"), "/default_templates.rs"));
 
 /// One invoice as a letter lists it (values already formatted for the language).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "number": "2026/0042", "issue_date": "01/10/2026", "due_date": "31/10/2026", "amount": "1.210,00 €",
+    "open_amount": "1.210,00 €", "days_overdue": 23
+}))]
 pub struct LetterInvoice {
     pub number: String,
     pub issue_date: String,
@@ -23,6 +27,20 @@ pub struct LetterInvoice {
 
 /// Every variable a template may use.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_name": "Ferreteria Puig SL", "contact_name": "Marta Puig", "organisation_name": "Recaudo Demo SA",
+    "collector_name": "Laura Martí", "collector_email": "laura@example.com", "collector_phone": "+34 933 000 222",
+    "invoices": [
+        {
+            "number": "2026/0042", "issue_date": "01/10/2026", "due_date": "31/10/2026", "amount": "1.210,00 €",
+            "open_amount": "1.210,00 €", "days_overdue": 23
+        }
+    ],
+    "total_overdue": "1.210,00 €", "total_open": "1.690,00 €", "days_overdue": 23, "due_date": "31/10/2026",
+    "last_reminder_date": "01/11/2026",
+    "consequence": "haurem d'aturar les noves comandes fins que el compte estigui al corrent",
+    "reply_by": "30/11/2026"
+}))]
 pub struct LetterContext {
     pub customer_name: String,
     pub contact_name: Option<String>,
@@ -97,6 +115,11 @@ pub struct TemplateSource {
 
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "subject": "Recordatori: factura 2026/0042 vençuda",
+    "body_text": "Benvolguts Ferreteria Puig SL:\n\nLa factura 2026/0042 de 1.210,00 € va vèncer el 31/10/2026.",
+    "body_html": "<p>Benvolguts Ferreteria Puig SL:</p><p>La factura 2026/0042 va vèncer el 31/10/2026.</p>"
+}))]
 pub struct Rendered {
     pub subject: String,
     pub body_text: String,

@@ -18,6 +18,7 @@ pub const METHODS: [&str; 6] = ["bank_transfer", "card", "direct_debit", "cheque
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "partially_applied")]
 pub enum PaymentStatus {
     Unapplied,
     PartiallyApplied,

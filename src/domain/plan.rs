@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "monthly")]
 pub enum Frequency {
     Weekly,
     Biweekly,
@@ -54,6 +55,7 @@ impl InstalmentStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "active")]
 pub enum PlanStatus {
     Active,
     Completed,

@@ -63,6 +63,10 @@ pub struct RiskHistory {
 
 /// One signal as shown on `GET /v1/customers/{id}/risk`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "signal": "oldest_overdue_days", "value": 71.0, "fires": true, "points": 10,
+    "explanation": "the oldest open invoice is 71 days overdue"
+}))]
 pub struct Signal {
     pub signal: String,
     /// The measured value (days, a share 0–1, a count or a percentage; see `explanation`);

@@ -13,6 +13,7 @@ use crate::error::{FieldError, Violations};
 /// the factors that have data). Default 20/25/15/20/20.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"years_in_business": 20, "trade_references": 25, "bank_references": 15, "financials": 20, "payment_history": 20}))]
 pub struct ScorecardWeights {
     #[serde(default = "w20")]
     #[schema(minimum = 0, maximum = 100)]
@@ -132,6 +133,10 @@ pub struct ScoreInput {
 
 /// One factor of the scorecard as shown to the reviewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "factor": "trade_references", "weight": 25, "available": true, "rating": 80, "contribution": 20.0,
+    "explanation": "2 answered (average days to pay: 32, 41), 0 unreachable"
+}))]
 pub struct Factor {
     /// `years_in_business`, `trade_references`, `bank_references`, `financials`,
     /// `payment_history`.

@@ -14,6 +14,7 @@ use crate::error::{FieldError, Violations};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "call")]
 pub enum StepAction {
     Email,
     Letter,
@@ -60,6 +61,7 @@ impl StepAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "firm")]
 pub enum Tone {
     Friendly,
     Firm,
@@ -114,6 +116,7 @@ impl Step {
 /// Which customers a strategy is for. Precedence: named customer > rule > default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"customers": [], "segments": ["wholesale"], "risk_classes": ["D", "E"], "min_overdue_amount": "5000.00"}))]
 pub struct AssignmentRules {
     /// Customer ids this strategy is for, whatever the rules.
     #[serde(default)]
@@ -132,6 +135,24 @@ pub struct AssignmentRules {
 /// The content of one version of a strategy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "description": "Wholesale customers: a reminder before the due date, a call after a week, a firm letter after 15 days.",
+    "rules": {"customers": [], "segments": ["wholesale"], "risk_classes": [], "min_overdue_amount": null},
+    "steps": [
+        {
+            "key": "pre_due_reminder", "offset_days": -5, "action": "email", "tone": "friendly",
+            "template": "pre_due_reminder", "min_amount": null, "assignee_role": null, "requires_approval": false
+        },
+        {
+            "key": "first_call", "offset_days": 7, "action": "call", "tone": "friendly", "template": "call_script",
+            "min_amount": "100.00", "assignee_role": "collector", "requires_approval": false
+        },
+        {
+            "key": "firm_letter", "offset_days": 15, "action": "letter", "tone": "firm", "template": "firm_letter",
+            "min_amount": "50.00", "assignee_role": "collector", "requires_approval": false
+        }
+    ]
+}))]
 pub struct StrategyDocument {
     /// The written policy collectors acknowledge (P14).
     pub description: String,

@@ -35,6 +35,10 @@ pub struct ApiClientCreate {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "apc_1", "client_id": "rc_5f0c2a9e8b7d6c5b4a39281f", "name": "SAP nightly sync", "role": "integration",
+    "created_at": "2026-11-23T10:00:00Z", "revoked_at": null
+}))]
 pub struct ApiClientResponse {
     pub id: String,
     pub client_id: String,
@@ -46,6 +50,11 @@ pub struct ApiClientResponse {
 
 /// The created client with its secret: the only time the secret is shown.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "apc_1", "client_id": "rc_5f0c2a9e8b7d6c5b4a39281f", "name": "SAP nightly sync", "role": "integration",
+    "created_at": "2026-11-23T10:00:00Z", "revoked_at": null,
+    "client_secret": "x4C0a9Vq3mZr7TnE1yLbKd2WuH8sJfPoG5iQeR6tYlA"
+}))]
 pub struct ApiClientCreated {
     #[serde(flatten)]
     pub client: ApiClientResponse,
@@ -53,6 +62,15 @@ pub struct ApiClientCreated {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "apc_1", "client_id": "rc_5f0c2a9e8b7d6c5b4a39281f", "name": "SAP nightly sync",
+            "role": "integration", "created_at": "2026-11-23T10:00:00Z", "revoked_at": null
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct ApiClientPage {
     pub items: Vec<ApiClientResponse>,
     pub next_cursor: Option<String>,

@@ -25,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// An open invoice as the collection engine sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "invoice_id": "inv_1", "customer_id": "cus_1", "number": "2026/0042", "currency": "EUR", "open_amount": "1210.00",
+    "disputed_amount": "0.00", "collectable_amount": "1210.00", "due_date": "2026-10-31", "days_past_due": 23,
+    "delivered_on": "2026-10-02", "exclusion": null
+}))]
 pub struct CollectableItemResponse {
     pub invoice_id: String,
     pub customer_id: String,
@@ -44,6 +49,22 @@ pub struct CollectableItemResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "as_of": "2026-11-23",
+    "items": [
+        {
+            "invoice_id": "inv_1", "customer_id": "cus_1", "number": "2026/0042", "currency": "EUR",
+            "open_amount": "1210.00", "disputed_amount": "0.00", "collectable_amount": "1210.00",
+            "due_date": "2026-10-31", "days_past_due": 23, "delivered_on": "2026-10-02", "exclusion": null
+        },
+        {
+            "invoice_id": "inv_3", "customer_id": "cus_1", "number": "2026/0031", "currency": "EUR",
+            "open_amount": "2350.00", "disputed_amount": "0.00", "collectable_amount": "2350.00",
+            "due_date": "2026-09-13", "days_past_due": 71, "delivered_on": "2026-08-16", "exclusion": "promised"
+        }
+    ],
+    "next_cursor": null
+}))]
 pub struct CollectablePage {
     pub as_of: NaiveDate,
     pub items: Vec<CollectableItemResponse>,
@@ -104,6 +125,11 @@ pub async fn collectable(
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "task_1", "customer_id": "cus_1", "kind": "promise_follow_up", "priority": "high", "assignee": "marta",
+    "title": "Broken promise: 1210.00 EUR promised for 2026-11-20 was not paid", "due_on": "2026-11-23",
+    "status": "open", "source_id": "ptp_1", "created_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct TaskResponse {
     pub id: String,
     pub customer_id: String,
@@ -121,6 +147,16 @@ pub struct TaskResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "task_1", "customer_id": "cus_1", "kind": "promise_follow_up", "priority": "high",
+            "assignee": "marta", "title": "Broken promise: 1210.00 EUR promised for 2026-11-20 was not paid",
+            "due_on": "2026-11-23", "status": "open", "source_id": "ptp_1", "created_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct TaskPage {
     pub items: Vec<TaskResponse>,
     pub next_cursor: Option<String>,
@@ -203,6 +239,15 @@ pub async fn tasks(
 
 /// A customer's collection summary.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_id": "cus_1",
+    "promises": {
+        "made": 6, "open": 1, "kept": 3, "partially_kept": 1, "broken": 1, "cancelled": 0,
+        "amounts": {"EUR": {"open": "2350.00", "kept": "4120.00", "partially_kept": "800.00", "broken": "1210.00"}},
+        "kept_rate": 0.6
+    },
+    "broken_promises_recorded": 1, "reversed_payments": 0, "defaulted_plans": 0, "open_disputes": 1, "active_plans": 1
+}))]
 pub struct CustomerSummary {
     pub customer_id: String,
     pub promises: PromiseStats,

@@ -49,6 +49,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The scorecard shown to the reviewer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "score": 74, "risk_class": "B", "recommended_limit": "30000.00", "recommended_terms_days": 45,
+    "factors": [
+        {
+            "factor": "years_in_business", "weight": 20, "available": true, "rating": 80, "contribution": 16.0,
+            "explanation": "12 years in business"
+        },
+        {
+            "factor": "trade_references", "weight": 25, "available": true, "rating": 80, "contribution": 20.0,
+            "explanation": "2 answered (average days to pay: 32, 41), 0 unreachable"
+        },
+        {
+            "factor": "bank_references", "weight": 15, "available": true, "rating": 75, "contribution": 11.25,
+            "explanation": "bank ratings: good"
+        },
+        {
+            "factor": "financials", "weight": 20, "available": true, "rating": 70, "contribution": 14.0,
+            "explanation": "net margin 4.0 %; equity covers the requested limit 15.0 times"
+        },
+        {
+            "factor": "payment_history", "weight": 20, "available": true, "rating": 64, "contribution": 12.75,
+            "explanation": "41 invoices paid with us, 12 % late, 3.5 days late on average (amount-weighted)"
+        }
+    ]
+}))]
 pub struct ScorecardResponse {
     /// 0–100, higher is better.
     pub score: u32,
@@ -61,6 +86,11 @@ pub struct ScorecardResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "decision": "approved", "approved_limit": "30000.00", "payment_terms_days": 45, "risk_class": "B",
+    "reviewer": "laura", "reason": "Good references, solid equity; limit below the request until a year of history",
+    "decided_on": "2026-11-23", "next_review_on": "2027-11-23"
+}))]
 pub struct DecisionResponse {
     pub decision: String,
     pub approved_limit: Option<String>,
@@ -74,6 +104,63 @@ pub struct DecisionResponse {
 
 /// A credit application.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "cap_1", "status": "approved", "customer_id": "cus_1", "legal_name": "Ferreteria Puig SL",
+    "tax_id": "B12345678", "country": "ES", "address": "Carrer Major 1, 08001 Barcelona", "years_in_business": 12,
+    "company_size": "small", "requested_limit": "40000.00", "currency": "EUR", "requested_terms_days": 60,
+    "trade_references": [
+        {
+            "company": "Suministros Vila SA", "contact": "Pere Vila", "email": "credit@vila.example",
+            "relationship_years": 6, "credit_limit_granted": "15000.00", "average_days_to_pay": 32,
+            "status": "received"
+        },
+        {
+            "company": "Pintures Roca SL", "contact": null, "email": "admin@roca.example", "relationship_years": null,
+            "credit_limit_granted": null, "average_days_to_pay": 41, "status": "received"
+        }
+    ],
+    "bank_references": [
+        {
+            "bank": "Banc Sabadell", "account_age_years": 9, "average_balance_band": "100k-500k", "rating": "good",
+            "status": "received"
+        }
+    ],
+    "financials": {"annual_revenue": "2400000.00", "equity": "600000.00", "net_income": "96000.00", "currency": "EUR"},
+    "attachments": ["https://files.example/ferreteria-puig/accounts-2025.pdf"], "notes": null,
+    "scorecard": {
+        "score": 74, "risk_class": "B", "recommended_limit": "30000.00", "recommended_terms_days": 45,
+        "factors": [
+            {
+                "factor": "years_in_business", "weight": 20, "available": true, "rating": 80, "contribution": 16.0,
+                "explanation": "12 years in business"
+            },
+            {
+                "factor": "trade_references", "weight": 25, "available": true, "rating": 80, "contribution": 20.0,
+                "explanation": "2 answered (average days to pay: 32, 41), 0 unreachable"
+            },
+            {
+                "factor": "bank_references", "weight": 15, "available": true, "rating": 75, "contribution": 11.25,
+                "explanation": "bank ratings: good"
+            },
+            {
+                "factor": "financials", "weight": 20, "available": true, "rating": 70, "contribution": 14.0,
+                "explanation": "net margin 4.0 %; equity covers the requested limit 15.0 times"
+            },
+            {
+                "factor": "payment_history", "weight": 20, "available": true, "rating": 64, "contribution": 12.75,
+                "explanation": "41 invoices paid with us, 12 % late, 3.5 days late on average (amount-weighted)"
+            }
+        ]
+    },
+    "submitted_at": "2026-11-20T16:42:00Z",
+    "decision": {
+        "decision": "approved", "approved_limit": "30000.00", "payment_terms_days": 45, "risk_class": "B",
+        "reviewer": "laura",
+        "reason": "Good references, solid equity; limit below the request until a year of history",
+        "decided_on": "2026-11-23", "next_review_on": "2027-11-23"
+    },
+    "created_by": "joan", "version": 4, "created_at": "2026-11-18T11:05:00Z", "updated_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct ApplicationResponse {
     pub id: String,
     /// `draft`, `submitted`, `under_review`, `approved`, `rejected`,
@@ -153,6 +240,74 @@ impl From<&ApplicationRow> for ApplicationResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "cap_1", "status": "approved", "customer_id": "cus_1", "legal_name": "Ferreteria Puig SL",
+            "tax_id": "B12345678", "country": "ES", "address": "Carrer Major 1, 08001 Barcelona",
+            "years_in_business": 12, "company_size": "small", "requested_limit": "40000.00", "currency": "EUR",
+            "requested_terms_days": 60,
+            "trade_references": [
+                {
+                    "company": "Suministros Vila SA", "contact": "Pere Vila", "email": "credit@vila.example",
+                    "relationship_years": 6, "credit_limit_granted": "15000.00", "average_days_to_pay": 32,
+                    "status": "received"
+                },
+                {
+                    "company": "Pintures Roca SL", "contact": null, "email": "admin@roca.example",
+                    "relationship_years": null, "credit_limit_granted": null, "average_days_to_pay": 41,
+                    "status": "received"
+                }
+            ],
+            "bank_references": [
+                {
+                    "bank": "Banc Sabadell", "account_age_years": 9, "average_balance_band": "100k-500k",
+                    "rating": "good", "status": "received"
+                }
+            ],
+            "financials": {
+                "annual_revenue": "2400000.00", "equity": "600000.00", "net_income": "96000.00", "currency": "EUR"
+            },
+            "attachments": ["https://files.example/ferreteria-puig/accounts-2025.pdf"], "notes": null,
+            "scorecard": {
+                "score": 74, "risk_class": "B", "recommended_limit": "30000.00", "recommended_terms_days": 45,
+                "factors": [
+                    {
+                        "factor": "years_in_business", "weight": 20, "available": true, "rating": 80,
+                        "contribution": 16.0, "explanation": "12 years in business"
+                    },
+                    {
+                        "factor": "trade_references", "weight": 25, "available": true, "rating": 80,
+                        "contribution": 20.0, "explanation": "2 answered (average days to pay: 32, 41), 0 unreachable"
+                    },
+                    {
+                        "factor": "bank_references", "weight": 15, "available": true, "rating": 75,
+                        "contribution": 11.25, "explanation": "bank ratings: good"
+                    },
+                    {
+                        "factor": "financials", "weight": 20, "available": true, "rating": 70, "contribution": 14.0,
+                        "explanation": "net margin 4.0 %; equity covers the requested limit 15.0 times"
+                    },
+                    {
+                        "factor": "payment_history", "weight": 20, "available": true, "rating": 64,
+                        "contribution": 12.75,
+                        "explanation": "41 invoices paid with us, 12 % late, 3.5 days late on average (amount-weighted)"
+                    }
+                ]
+            },
+            "submitted_at": "2026-11-20T16:42:00Z",
+            "decision": {
+                "decision": "approved", "approved_limit": "30000.00", "payment_terms_days": 45, "risk_class": "B",
+                "reviewer": "laura",
+                "reason": "Good references, solid equity; limit below the request until a year of history",
+                "decided_on": "2026-11-23", "next_review_on": "2027-11-23"
+            },
+            "created_by": "joan", "version": 4, "created_at": "2026-11-18T11:05:00Z",
+            "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct ApplicationPage {
     pub items: Vec<ApplicationResponse>,
     pub next_cursor: Option<String>,

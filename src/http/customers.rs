@@ -41,7 +41,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     "id": "cus_1", "external_id": "C-1001", "name": "Ferreteria Puig", "legal_name": "Ferreteria Puig SL",
     "tax_id": "B12345678", "country": "ES", "language": "ca", "currency": "EUR", "payment_terms_days": 30,
     "segment": "wholesale", "collector": "marta", "sales_rep": "joan", "credit_limit": "25000.00",
-    "dunning_paused_until": null, "dunning_pause_reason": null, "contacts": [],
+    "dunning_paused_until": null, "dunning_pause_reason": null,
+    "contacts": [{"name": "Marta Puig", "email": "ap@ferreteriapuig.example", "phone": "+34 933 000 111",
+                  "role": "accounts_payable", "is_primary_for_collections": true, "preferred_channel": "phone"}],
+    "credit_status": "ok", "risk_class": "B", "risk_score": 15,
+    "flags": {"broken_promise": false, "credit_hold": false, "over_limit": false, "at_risk": false, "in_dispute": false,
+              "with_agency": false, "legal": false},
     "version": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
 }))]
 pub struct CustomerResponse {
@@ -105,6 +110,29 @@ impl From<&CustomerRow> for CustomerResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "cus_1", "external_id": "C-1001", "name": "Ferreteria Puig", "legal_name": "Ferreteria Puig SL",
+            "tax_id": "B12345678", "country": "ES", "language": "ca", "currency": "EUR", "payment_terms_days": 30,
+            "segment": "wholesale", "collector": "marta", "sales_rep": "joan", "credit_limit": "25000.00",
+            "dunning_paused_until": null, "dunning_pause_reason": null,
+            "contacts": [
+                {
+                    "name": "Marta Puig", "email": "ap@ferreteriapuig.example", "phone": "+34 933 000 111",
+                    "role": "accounts_payable", "is_primary_for_collections": true, "preferred_channel": "phone"
+                }
+            ],
+            "credit_status": "ok", "risk_class": "B", "risk_score": 15,
+            "flags": {
+                "broken_promise": false, "credit_hold": false, "over_limit": false, "at_risk": false,
+                "in_dispute": false, "with_agency": false, "legal": false
+            },
+            "version": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct CustomerPage {
     pub items: Vec<CustomerResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -134,12 +162,35 @@ pub struct CustomerListQuery {
 /// Up to 1 000 customers to upsert by `external_id`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "items": [
+        {
+            "external_id": "C-1001", "name": "Ferreteria Puig", "country": "ES", "language": "ca", "currency": "EUR",
+            "payment_terms_days": 30, "credit_limit": "25000.00"
+        },
+        {"external_id": "C-1002", "name": "Pintures Roca", "country": "ES", "language": "es", "currency": "EUR"}
+    ]
+}))]
 pub struct CustomerBatchRequest {
     #[schema(value_type = Vec<CustomerInput>, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "results": [
+        {"index": 0, "status": "created", "id": "inv_1", "external_id": "F-2026-0042"},
+        {"index": 1, "status": "updated", "id": "inv_2", "external_id": "F-2026-0057"},
+        {
+            "index": 2, "status": "error", "external_id": "F-2026-0070",
+            "problem": {
+                "type": "urn:recaudo:problem:validation", "title": "The request is not valid", "status": 422,
+                "detail": "1 field is not valid",
+                "errors": [{"field": "customer_external_id", "message": "no customer with this external id"}]
+            }
+        }
+    ]
+}))]
 pub struct BatchResponse {
     /// One result per item, in request order.
     pub results: Vec<BatchItemResult>,
@@ -370,6 +421,10 @@ pub struct AsOfQuery {
 
 /// One open item of a statement.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "invoice_id": "inv_1", "number": "2026/0042", "kind": "invoice", "issue_date": "2026-10-01",
+    "due_date": "2026-10-31", "currency": "EUR", "amount": "1210.00", "open_amount": "1210.00", "days_overdue": 23
+}))]
 pub struct StatementItem {
     pub invoice_id: String,
     pub number: String,
@@ -384,6 +439,11 @@ pub struct StatementItem {
 
 /// Aging totals of one currency.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "currency": "EUR", "balance": "1690.00", "overdue": "1210.00", "current": "480.00", "days_1_30": "1210.00",
+    "days_31_60": "0.00", "days_61_90": "0.00", "days_91_120": "0.00", "over_120": "0.00", "unapplied_cash": "300.00",
+    "net_balance": "1390.00"
+}))]
 pub struct StatementTotals {
     pub currency: String,
     /// Open invoices and debit notes minus open credit notes.
@@ -402,6 +462,46 @@ pub struct StatementTotals {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_id": "cus_1", "customer_name": "Ferreteria Puig", "as_of": "2026-11-23",
+    "open_items": [
+        {
+            "invoice_id": "inv_1", "number": "2026/0042", "kind": "invoice", "issue_date": "2026-10-01",
+            "due_date": "2026-10-31", "currency": "EUR", "amount": "1210.00", "open_amount": "1210.00",
+            "days_overdue": 23
+        },
+        {
+            "invoice_id": "inv_2", "number": "2026/0057", "kind": "invoice", "issue_date": "2026-10-20",
+            "due_date": "2026-11-30", "currency": "EUR", "amount": "480.00", "open_amount": "480.00",
+            "days_overdue": 0
+        }
+    ],
+    "totals": [
+        {
+            "currency": "EUR", "balance": "1690.00", "overdue": "1210.00", "current": "480.00", "days_1_30": "1210.00",
+            "days_31_60": "0.00", "days_61_90": "0.00", "days_91_120": "0.00", "over_120": "0.00",
+            "unapplied_cash": "300.00", "net_balance": "1390.00"
+        }
+    ],
+    "unapplied_payments": [
+        {
+            "id": "pay_2", "external_id": "BANK-2026-11-20-0003", "customer_id": "cus_1", "amount": "300.00",
+            "currency": "EUR", "received_on": "2026-11-20", "method": "bank_transfer", "reference": "A CUENTA",
+            "allocated_amount": "0.00", "unapplied_amount": "300.00", "status": "unapplied", "reversed_at": null,
+            "reversal_reason": null, "allocations": [], "version": 1, "created_at": "2026-11-23T10:00:00Z",
+            "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "recent_payments": [
+        {
+            "id": "pay_2", "external_id": "BANK-2026-11-20-0003", "customer_id": "cus_1", "amount": "300.00",
+            "currency": "EUR", "received_on": "2026-11-20", "method": "bank_transfer", "reference": "A CUENTA",
+            "allocated_amount": "0.00", "unapplied_amount": "300.00", "status": "unapplied", "reversed_at": null,
+            "reversal_reason": null, "allocations": [], "version": 1, "created_at": "2026-11-23T10:00:00Z",
+            "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ]
+}))]
 pub struct StatementResponse {
     pub customer_id: String,
     pub customer_name: String,

@@ -35,6 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "cmt_1", "author": "jordi", "body": "Logistics confirms the damage; credit note requested",
+    "created_at": "2026-11-24T09:15:00Z"
+}))]
 pub struct CommentResponse {
     pub id: String,
     pub author: String,
@@ -43,6 +47,19 @@ pub struct CommentResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "dsp_1", "customer_id": "cus_1", "invoice_id": "inv_2", "amount": "120.00", "currency": "EUR",
+    "reason": "damaged_goods", "description": "Two boxes arrived crushed", "raised_via": "phone",
+    "raised_on": "2026-11-23", "owner_department": "logistics", "assignee": "jordi", "due_by": "2026-12-05",
+    "status": "under_review", "resolution": null, "resolved_on": null, "credit_note_id": null, "created_by": "marta",
+    "comments": [
+        {
+            "id": "cmt_1", "author": "jordi", "body": "Logistics confirms the damage; credit note requested",
+            "created_at": "2026-11-24T09:15:00Z"
+        }
+    ],
+    "version": 2, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-24T09:15:00Z"
+}))]
 pub struct DisputeResponse {
     pub id: String,
     pub customer_id: String,
@@ -116,6 +133,25 @@ impl DisputeResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "dsp_1", "customer_id": "cus_1", "invoice_id": "inv_2", "amount": "120.00", "currency": "EUR",
+            "reason": "damaged_goods", "description": "Two boxes arrived crushed", "raised_via": "phone",
+            "raised_on": "2026-11-23", "owner_department": "logistics", "assignee": "jordi", "due_by": "2026-12-05",
+            "status": "under_review", "resolution": null, "resolved_on": null, "credit_note_id": null,
+            "created_by": "marta",
+            "comments": [
+                {
+                    "id": "cmt_1", "author": "jordi", "body": "Logistics confirms the damage; credit note requested",
+                    "created_at": "2026-11-24T09:15:00Z"
+                }
+            ],
+            "version": 2, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-24T09:15:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct DisputePage {
     pub items: Vec<DisputeResponse>,
     pub next_cursor: Option<String>,

@@ -57,6 +57,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "version": 1, "status": "published",
+    "document": {
+        "description": "Wholesale customers: a reminder before the due date, a call after a week, a firm letter after 15 days.",
+        "rules": {"customers": [], "segments": ["wholesale"], "risk_classes": [], "min_overdue_amount": null},
+        "steps": [
+            {
+                "key": "pre_due_reminder", "offset_days": -5, "action": "email", "tone": "friendly",
+                "template": "pre_due_reminder", "min_amount": null, "assignee_role": null, "requires_approval": false
+            },
+            {
+                "key": "first_call", "offset_days": 7, "action": "call", "tone": "friendly", "template": "call_script",
+                "min_amount": "100.00", "assignee_role": "collector", "requires_approval": false
+            },
+            {
+                "key": "firm_letter", "offset_days": 15, "action": "letter", "tone": "firm", "template": "firm_letter",
+                "min_amount": "50.00", "assignee_role": "collector", "requires_approval": false
+            }
+        ]
+    },
+    "published_at": "2026-11-23T10:00:00Z", "created_by": "laura", "created_at": "2026-11-23T10:00:00Z",
+    "acknowledged_by": ["marta"]
+}))]
 pub struct VersionResponse {
     pub version: i32,
     /// `draft`, `published` or `retired`; published versions never change.
@@ -70,6 +93,38 @@ pub struct VersionResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "stg_2", "name": "Wholesale", "is_default": false,
+    "versions": [
+        {
+            "version": 1, "status": "published",
+            "document": {
+                "description": "Wholesale customers: a reminder before the due date, a call after a week, a firm letter after 15 days.",
+                "rules": {"customers": [], "segments": ["wholesale"], "risk_classes": [], "min_overdue_amount": null},
+                "steps": [
+                    {
+                        "key": "pre_due_reminder", "offset_days": -5, "action": "email", "tone": "friendly",
+                        "template": "pre_due_reminder", "min_amount": null, "assignee_role": null,
+                        "requires_approval": false
+                    },
+                    {
+                        "key": "first_call", "offset_days": 7, "action": "call", "tone": "friendly",
+                        "template": "call_script", "min_amount": "100.00", "assignee_role": "collector",
+                        "requires_approval": false
+                    },
+                    {
+                        "key": "firm_letter", "offset_days": 15, "action": "letter", "tone": "firm",
+                        "template": "firm_letter", "min_amount": "50.00", "assignee_role": "collector",
+                        "requires_approval": false
+                    }
+                ]
+            },
+            "published_at": "2026-11-23T10:00:00Z", "created_by": "laura", "created_at": "2026-11-23T10:00:00Z",
+            "acknowledged_by": ["marta"]
+        }
+    ],
+    "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct StrategyResponse {
     pub id: String,
     pub name: String,
@@ -115,6 +170,45 @@ impl StrategyResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "stg_2", "name": "Wholesale", "is_default": false,
+            "versions": [
+                {
+                    "version": 1, "status": "published",
+                    "document": {
+                        "description": "Wholesale customers: a reminder before the due date, a call after a week, a firm letter after 15 days.",
+                        "rules": {
+                            "customers": [], "segments": ["wholesale"], "risk_classes": [], "min_overdue_amount": null
+                        },
+                        "steps": [
+                            {
+                                "key": "pre_due_reminder", "offset_days": -5, "action": "email", "tone": "friendly",
+                                "template": "pre_due_reminder", "min_amount": null, "assignee_role": null,
+                                "requires_approval": false
+                            },
+                            {
+                                "key": "first_call", "offset_days": 7, "action": "call", "tone": "friendly",
+                                "template": "call_script", "min_amount": "100.00", "assignee_role": "collector",
+                                "requires_approval": false
+                            },
+                            {
+                                "key": "firm_letter", "offset_days": 15, "action": "letter", "tone": "firm",
+                                "template": "firm_letter", "min_amount": "50.00", "assignee_role": "collector",
+                                "requires_approval": false
+                            }
+                        ]
+                    },
+                    "published_at": "2026-11-23T10:00:00Z", "created_by": "laura",
+                    "created_at": "2026-11-23T10:00:00Z", "acknowledged_by": ["marta"]
+                }
+            ],
+            "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct StrategyPage {
     pub items: Vec<StrategyResponse>,
     pub next_cursor: Option<String>,
@@ -129,6 +223,27 @@ pub struct PageQuery {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Wholesale",
+    "document": {
+        "description": "Wholesale customers: a reminder before the due date, a call after a week, a firm letter after 15 days.",
+        "rules": {"customers": [], "segments": ["wholesale"], "risk_classes": [], "min_overdue_amount": null},
+        "steps": [
+            {
+                "key": "pre_due_reminder", "offset_days": -5, "action": "email", "tone": "friendly",
+                "template": "pre_due_reminder", "min_amount": null, "assignee_role": null, "requires_approval": false
+            },
+            {
+                "key": "first_call", "offset_days": 7, "action": "call", "tone": "friendly", "template": "call_script",
+                "min_amount": "100.00", "assignee_role": "collector", "requires_approval": false
+            },
+            {
+                "key": "firm_letter", "offset_days": 15, "action": "letter", "tone": "firm", "template": "firm_letter",
+                "min_amount": "50.00", "assignee_role": "collector", "requires_approval": false
+            }
+        ]
+    }
+}))]
 pub struct CreateStrategy {
     pub name: String,
     pub document: StrategyDocument,
@@ -277,6 +392,10 @@ pub async fn acknowledge(
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "as_of": "2026-11-23",
+    "collectors": [{"collector": "marta", "unacknowledged": ["stg_2 v2"], "overdue_tasks": 2, "overdue_actions": 1}]
+}))]
 pub struct ComplianceResponse {
     pub as_of: NaiveDate,
     pub collectors: Vec<CollectorCompliance>,
@@ -297,6 +416,13 @@ pub async fn compliance(auth: Auth, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "tpl_1", "key": "first_reminder", "language": "ca",
+    "subject": "Recordatori: factura {{ invoices[0].number }} vençuda",
+    "body_text": "Benvolguts {{ customer_name }}:\n\nLa factura {{ invoices[0].number }} de {{ invoices[0].open_amount }} va vèncer el {{ due_date }}.",
+    "body_html": "<p>Benvolguts {{ customer_name }}:</p><p>La factura {{ invoices[0].number }} va vèncer el {{ due_date }}.</p>",
+    "version": 1, "updated_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct TemplateResponse {
     pub id: String,
     /// The step (or template) key, e.g. `first_reminder`.
@@ -325,6 +451,18 @@ impl From<&TemplateRow> for TemplateResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "tpl_1", "key": "first_reminder", "language": "ca",
+            "subject": "Recordatori: factura {{ invoices[0].number }} vençuda",
+            "body_text": "Benvolguts {{ customer_name }}:\n\nLa factura {{ invoices[0].number }} de {{ invoices[0].open_amount }} va vèncer el {{ due_date }}.",
+            "body_html": "<p>Benvolguts {{ customer_name }}:</p><p>La factura {{ invoices[0].number }} va vèncer el {{ due_date }}.</p>",
+            "version": 1, "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct TemplatePage {
     pub items: Vec<TemplateResponse>,
     pub next_cursor: Option<String>,
@@ -354,6 +492,11 @@ pub struct TemplateInput {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "subject": "Recordatori: factura {{ invoices[0].number }} vençuda",
+    "body_text": "Benvolguts {{ customer_name }}:\n\nLa factura {{ invoices[0].number }} de {{ invoices[0].open_amount }} va vèncer el {{ due_date }}. Us agrairem que la pagueu abans del {{ reply_by }}.\n\n{{ collector_name }}",
+    "body_html": "<p>Benvolguts {{ customer_name }}:</p><p>La factura {{ invoices[0].number }} de {{ invoices[0].open_amount }} va vèncer el {{ due_date }}.</p>"
+}))]
 pub struct TemplateUpdate {
     pub subject: String,
     pub body_text: String,
@@ -363,6 +506,7 @@ pub struct TemplateUpdate {
 /// Render for a customer's open invoices as of a date, or sample data without a customer.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_id": "cus_1", "as_of": "2026-11-23"}))]
 pub struct PreviewRequest {
     #[serde(default)]
     pub customer_id: Option<String>,
@@ -371,6 +515,27 @@ pub struct PreviewRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "rendered": {
+        "subject": "Recordatori: factura 2026/0042 vençuda",
+        "body_text": "Benvolguts Ferreteria Puig SL:\n\nLa factura 2026/0042 de 1.210,00 € va vèncer el 31/10/2026.",
+        "body_html": "<p>Benvolguts Ferreteria Puig SL:</p><p>La factura 2026/0042 va vèncer el 31/10/2026.</p>"
+    },
+    "context": {
+        "customer_name": "Ferreteria Puig SL", "contact_name": "Marta Puig", "organisation_name": "Recaudo Demo SA",
+        "collector_name": "Laura Martí", "collector_email": "laura@example.com", "collector_phone": "+34 933 000 222",
+        "invoices": [
+            {
+                "number": "2026/0042", "issue_date": "01/10/2026", "due_date": "31/10/2026", "amount": "1.210,00 €",
+                "open_amount": "1.210,00 €", "days_overdue": 23
+            }
+        ],
+        "total_overdue": "1.210,00 €", "total_open": "1.690,00 €", "days_overdue": 23, "due_date": "31/10/2026",
+        "last_reminder_date": "01/11/2026",
+        "consequence": "haurem d'aturar les noves comandes fins que el compte estigui al corrent",
+        "reply_by": "30/11/2026"
+    }
+}))]
 pub struct PreviewResponse {
     pub rendered: Rendered,
     /// The variables the template was rendered with.
@@ -549,6 +714,21 @@ pub struct RunRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "run_1", "as_of": "2026-11-23", "dry_run": false, "status": "completed",
+    "started_at": "2026-11-23T05:00:04Z", "finished_at": "2026-11-23T05:00:06Z",
+    "summary": {
+        "customers_examined": 1840, "invoices_examined": 6215, "actions_created": 312,
+        "actions_by_step": {"pre_due_reminder": 140, "first_reminder": 96, "first_call": 41, "firm_letter": 35},
+        "actions_by_channel": {"email": 236, "call": 41, "letter": 35},
+        "skipped": {
+            "not_yet_due": 4980, "already_done": 610, "promised": 58, "disputed": 22, "in_payment_plan": 17,
+            "customer_paused": 9, "below_minimum": 11
+        },
+        "invoices_resent": 6, "duration_ms": 2140
+    },
+    "created_by": "scheduler"
+}))]
 pub struct RunResponse {
     pub id: String,
     pub as_of: NaiveDate,
@@ -577,6 +757,28 @@ impl From<&RunRow> for RunResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "run_1", "as_of": "2026-11-23", "dry_run": false, "status": "completed",
+            "started_at": "2026-11-23T05:00:04Z", "finished_at": "2026-11-23T05:00:06Z",
+            "summary": {
+                "customers_examined": 1840, "invoices_examined": 6215, "actions_created": 312,
+                "actions_by_step": {
+                    "pre_due_reminder": 140, "first_reminder": 96, "first_call": 41, "firm_letter": 35
+                },
+                "actions_by_channel": {"email": 236, "call": 41, "letter": 35},
+                "skipped": {
+                    "not_yet_due": 4980, "already_done": 610, "promised": 58, "disputed": 22, "in_payment_plan": 17,
+                    "customer_paused": 9, "below_minimum": 11
+                },
+                "invoices_resent": 6, "duration_ms": 2140
+            },
+            "created_by": "scheduler"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct RunPage {
     pub items: Vec<RunResponse>,
     pub next_cursor: Option<String>,
@@ -646,6 +848,15 @@ pub async fn get_run(
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "act_1", "run_id": "run_1", "customer_id": "cus_1", "invoice_ids": ["inv_1"], "step_level": 2,
+    "step_key": "first_reminder", "action": "email", "tone": "friendly", "status": "queued", "assignee": null,
+    "requires_approval": false, "scheduled_on": "2026-11-23", "language": "ca",
+    "recipient": "ap@ferreteriapuig.example", "subject": "Recordatori: factura 2026/0042 vençuda",
+    "body_text": "Benvolguts Ferreteria Puig SL:\n\nLa factura 2026/0042 de 1.210,00 € va vèncer el 31/10/2026.",
+    "body_html": "<p>Benvolguts Ferreteria Puig SL:</p><p>La factura 2026/0042 va vèncer el 31/10/2026.</p>",
+    "approved_by": null, "outcome": null, "completed_at": null, "created_at": "2026-11-23T05:00:05Z"
+}))]
 pub struct ActionResponse {
     pub id: String,
     pub run_id: Option<String>,
@@ -709,6 +920,20 @@ impl ActionResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "act_1", "run_id": "run_1", "customer_id": "cus_1", "invoice_ids": ["inv_1"], "step_level": 2,
+            "step_key": "first_reminder", "action": "email", "tone": "friendly", "status": "queued", "assignee": null,
+            "requires_approval": false, "scheduled_on": "2026-11-23", "language": "ca",
+            "recipient": "ap@ferreteriapuig.example", "subject": "Recordatori: factura 2026/0042 vençuda",
+            "body_text": "Benvolguts Ferreteria Puig SL:\n\nLa factura 2026/0042 de 1.210,00 € va vèncer el 31/10/2026.",
+            "body_html": "<p>Benvolguts Ferreteria Puig SL:</p><p>La factura 2026/0042 va vèncer el 31/10/2026.</p>",
+            "approved_by": null, "outcome": null, "completed_at": null, "created_at": "2026-11-23T05:00:05Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct ActionPage {
     pub items: Vec<ActionResponse>,
     pub next_cursor: Option<String>,
@@ -806,6 +1031,7 @@ pub async fn get_action(
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "Spoke to Marta Puig; payment of 2026/0031 promised for 27 November"}))]
 pub struct ActionUpdate {
     /// What happened (free text, or a call outcome).
     #[serde(default)]

@@ -34,6 +34,15 @@ pub struct EventResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "evt_1", "kind": "invoice.paid", "subject_id": "inv_1", "customer_id": "cus_1",
+            "payload": {"number": "2026/0042", "due_date": "2026-10-31"}, "created_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct EventPage {
     pub items: Vec<EventResponse>,
     pub next_cursor: Option<String>,

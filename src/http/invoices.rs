@@ -111,6 +111,19 @@ impl InvoiceResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "inv_1", "external_id": "F-2026-0042", "customer_id": "cus_1", "kind": "invoice",
+            "number": "2026/0042", "currency": "EUR", "amount": "1210.00", "tax_amount": "210.00",
+            "issue_date": "2026-10-01", "due_date": "2026-10-31", "purchase_order": "PO-889",
+            "delivered_on": "2026-10-02", "status": "open", "status_reason": null, "open_amount": "1210.00",
+            "disputed_amount": "0.00", "written_off_amount": "0.00", "paid_on": null, "days_overdue": 23, "version": 1,
+            "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct InvoicePage {
     pub items: Vec<InvoiceResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -153,6 +166,18 @@ pub struct InvoiceGetQuery {
 /// Up to 1 000 invoices to upsert by `external_id`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "items": [
+        {
+            "external_id": "F-2026-0042", "customer_external_id": "C-1001", "number": "2026/0042", "amount": "1210.00",
+            "tax_amount": "210.00", "issue_date": "2026-10-01", "delivered_on": "2026-10-02"
+        },
+        {
+            "external_id": "F-2026-0057", "customer_external_id": "C-1001", "number": "2026/0057", "amount": "480.00",
+            "issue_date": "2026-10-20", "due_date": "2026-11-30"
+        }
+    ]
+}))]
 pub struct InvoiceBatchRequest {
     #[schema(value_type = Vec<InvoiceInput>, max_items = 1000)]
     pub items: Vec<serde_json::Value>,

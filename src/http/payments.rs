@@ -41,6 +41,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Money applied to an invoice, from a payment or a credit note.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "alc_1", "invoice_id": "inv_1", "payment_id": "pay_1", "credit_note_id": null, "amount": "1210.00",
+    "rule": "reference", "applied_on": "2026-11-23", "created_by": "sap-sync", "created_at": "2026-11-23T10:00:00Z",
+    "released_at": null, "release_reason": null
+}))]
 pub struct AllocationResponse {
     pub id: String,
     pub invoice_id: String,
@@ -151,6 +156,30 @@ impl PaymentResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "pay_1", "external_id": "BANK-2026-11-23-0007", "customer_id": "cus_1", "amount": "1450.00",
+            "currency": "EUR", "received_on": "2026-11-23", "method": "bank_transfer",
+            "reference": "PAGO FRAS 2026/0042 2026/0057", "allocated_amount": "1450.00", "unapplied_amount": "0.00",
+            "status": "applied", "reversed_at": null, "reversal_reason": null,
+            "allocations": [
+                {
+                    "id": "alc_1", "invoice_id": "inv_1", "payment_id": "pay_1", "credit_note_id": null,
+                    "amount": "1210.00", "rule": "reference", "applied_on": "2026-11-23", "created_by": "sap-sync",
+                    "created_at": "2026-11-23T10:00:00Z", "released_at": null, "release_reason": null
+                },
+                {
+                    "id": "alc_2", "invoice_id": "inv_2", "payment_id": "pay_1", "credit_note_id": null,
+                    "amount": "240.00", "rule": "reference", "applied_on": "2026-11-23", "created_by": "sap-sync",
+                    "created_at": "2026-11-23T10:00:00Z", "released_at": null, "release_reason": null
+                }
+            ],
+            "version": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct PaymentPage {
     pub items: Vec<PaymentResponse>,
     pub next_cursor: Option<String>,
@@ -178,6 +207,19 @@ pub struct PaymentListQuery {
 /// Up to 1 000 payments, each with an `external_id`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "items": [
+        {
+            "external_id": "BANK-2026-11-23-0007", "customer_external_id": "C-1001", "amount": "1450.00",
+            "currency": "EUR", "received_on": "2026-11-23", "method": "bank_transfer",
+            "reference": "PAGO FRAS 2026/0042 2026/0057"
+        },
+        {
+            "external_id": "BANK-2026-11-23-0008", "customer_external_id": "C-1002", "amount": "312.40",
+            "currency": "EUR", "received_on": "2026-11-23", "method": "bank_transfer"
+        }
+    ]
+}))]
 pub struct PaymentBatchRequest {
     #[schema(value_type = Vec<PaymentInput>, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
@@ -201,6 +243,23 @@ pub struct ReverseRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "credit_note": {
+        "id": "inv_9", "external_id": "AB-2026-0003", "customer_id": "cus_1", "kind": "credit_note",
+        "number": "AB-2026/0003", "currency": "EUR", "amount": "60.50", "tax_amount": "10.50",
+        "issue_date": "2026-11-10", "due_date": "2026-11-10", "purchase_order": null, "delivered_on": null,
+        "status": "paid", "status_reason": null, "open_amount": "0.00", "disputed_amount": "0.00",
+        "written_off_amount": "0.00", "paid_on": "2026-11-23", "days_overdue": 0, "version": 2,
+        "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+    },
+    "applications": [
+        {
+            "id": "alc_3", "invoice_id": "inv_4", "payment_id": null, "credit_note_id": "inv_9", "amount": "60.50",
+            "rule": "explicit", "applied_on": "2026-11-23", "created_by": "laura",
+            "created_at": "2026-11-23T10:00:00Z", "released_at": null, "release_reason": null
+        }
+    ]
+}))]
 pub struct CreditNoteApplicationResponse {
     pub credit_note: InvoiceResponse,
     /// Every application of this credit note, live and released.

@@ -46,6 +46,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A promise to pay and how it is going.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "ptp_1", "customer_id": "cus_1", "invoice_ids": ["inv_3"], "amount": "2350.00", "currency": "EUR",
+    "promised_date": "2026-11-27", "window_end": "2026-11-29", "channel": "phone", "contact_name": "Marta Puig",
+    "taken_by": "marta", "notes": "Will pay on Friday after their own customer pays", "status": "open",
+    "paid_amount": "0.00", "evaluated_at": null, "version": 1, "created_at": "2026-11-23T10:00:00Z",
+    "updated_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct PromiseResponse {
     pub id: String,
     pub customer_id: String,
@@ -109,6 +116,19 @@ impl PromiseResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "ptp_1", "customer_id": "cus_1", "invoice_ids": ["inv_3"], "amount": "2350.00", "currency": "EUR",
+            "promised_date": "2026-11-27", "window_end": "2026-11-29", "channel": "phone",
+            "contact_name": "Marta Puig", "taken_by": "marta",
+            "notes": "Will pay on Friday after their own customer pays", "status": "open", "paid_amount": "0.00",
+            "evaluated_at": null, "version": 1, "created_at": "2026-11-23T10:00:00Z",
+            "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct PromisePage {
     pub items: Vec<PromiseResponse>,
     pub next_cursor: Option<String>,
@@ -136,6 +156,10 @@ pub struct EvaluationRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "as_of": "2026-11-23", "promises_evaluated": 42, "promises_kept": 30, "promises_partially_kept": 4,
+    "promises_broken": 8, "plans_evaluated": 6, "plans_completed": 1, "plans_defaulted": 1
+}))]
 pub struct EvaluationResponse {
     pub as_of: NaiveDate,
     #[serde(flatten)]
@@ -301,6 +325,7 @@ pub async fn evaluate(
 
 /// One instalment of a plan.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "ins_1", "seq": 1, "due_date": "2026-12-15", "amount": "1175.00", "paid_amount": "0.00", "status": "pending"}))]
 pub struct InstalmentResponse {
     pub id: String,
     pub seq: i32,
@@ -312,6 +337,22 @@ pub struct InstalmentResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "plan_1", "customer_id": "cus_1", "invoice_ids": ["inv_3"], "currency": "EUR", "total": "2350.00",
+    "paid_amount": "0.00", "frequency": "monthly", "grace_days": 5, "status": "active", "defaulted_on": null,
+    "cancel_reason": null, "created_by": "marta",
+    "instalments": [
+        {
+            "id": "ins_1", "seq": 1, "due_date": "2026-12-15", "amount": "1175.00", "paid_amount": "0.00",
+            "status": "pending"
+        },
+        {
+            "id": "ins_2", "seq": 2, "due_date": "2027-01-15", "amount": "1175.00", "paid_amount": "0.00",
+            "status": "pending"
+        }
+    ],
+    "evaluated_at": null, "version": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct PlanResponse {
     pub id: String,
     pub customer_id: String,
@@ -384,6 +425,28 @@ impl PlanResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        {
+            "id": "plan_1", "customer_id": "cus_1", "invoice_ids": ["inv_3"], "currency": "EUR", "total": "2350.00",
+            "paid_amount": "0.00", "frequency": "monthly", "grace_days": 5, "status": "active", "defaulted_on": null,
+            "cancel_reason": null, "created_by": "marta",
+            "instalments": [
+                {
+                    "id": "ins_1", "seq": 1, "due_date": "2026-12-15", "amount": "1175.00", "paid_amount": "0.00",
+                    "status": "pending"
+                },
+                {
+                    "id": "ins_2", "seq": 2, "due_date": "2027-01-15", "amount": "1175.00", "paid_amount": "0.00",
+                    "status": "pending"
+                }
+            ],
+            "evaluated_at": null, "version": 1, "created_at": "2026-11-23T10:00:00Z",
+            "updated_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "next_cursor": "YWZ0ZXI6MQ"
+}))]
 pub struct PlanPage {
     pub items: Vec<PlanResponse>,
     pub next_cursor: Option<String>,

@@ -31,6 +31,7 @@ use crate::service::org_settings as settings;
 
 /// What a recomputation changed.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"customers": 1840, "holds_placed": 12, "holds_released": 5, "check_in_tasks": 7}))]
 pub struct RefreshSummary {
     pub customers: usize,
     pub holds_placed: usize,
@@ -466,6 +467,11 @@ pub struct CreditCheckRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "decision": "hold", "customer_id": "cus_1", "currency": "EUR", "order_amount": "2500.00",
+    "credit_limit": "25000.00", "exposure": "7250.00", "available_credit": "17750.00", "credit_status": "on_hold",
+    "reasons": [{"code": "overdue", "message": "an invoice due on 2026-09-13 is 71 days overdue (more than 60)"}]
+}))]
 pub struct CreditCheckResult {
     /// `approved` or `hold`.
     pub decision: String,
@@ -582,6 +588,10 @@ pub fn check(
 // ---- credit view, release, open orders -----------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "currency": "EUR", "open_receivables": "4050.00", "unapplied_cash": "0.00", "open_orders": "3200.00",
+    "exposure": "7250.00"
+}))]
 pub struct ExposureView {
     pub currency: String,
     /// Open invoices and debit notes minus open credit notes.
@@ -606,6 +616,7 @@ impl ExposureView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"until": "2026-12-01", "reason": "Paid by wire today, remittance on its way", "released_by": "laura"}))]
 pub struct ReleaseView {
     pub until: NaiveDate,
     pub reason: Option<String>,
@@ -613,6 +624,12 @@ pub struct ReleaseView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "application_id": "cap_1", "currency": "EUR", "previous_limit": "25000.00", "new_limit": "30000.00",
+    "previous_terms_days": 30, "new_terms_days": 45, "previous_risk_class": "C", "new_risk_class": "B",
+    "changed_by": "laura", "reason": "Good references, solid equity; limit below the request until a year of history",
+    "changed_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct CreditChange {
     pub application_id: Option<String>,
     pub currency: String,
@@ -629,6 +646,34 @@ pub struct CreditChange {
 
 /// A customer's credit position.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_id": "cus_1", "as_of": "2026-11-23", "currency": "EUR", "credit_limit": "30000.00",
+    "payment_terms_days": 45, "risk_class": "B",
+    "exposure": {
+        "currency": "EUR", "open_receivables": "4050.00", "unapplied_cash": "0.00", "open_orders": "3200.00",
+        "exposure": "7250.00"
+    },
+    "available": "22750.00", "status": "manual_release",
+    "reasons": [{"code": "overdue", "message": "an invoice due on 2026-09-13 is 71 days overdue (more than 60)"}],
+    "manual_release": {
+        "until": "2026-12-01", "reason": "Paid by wire today, remittance on its way", "released_by": "laura"
+    },
+    "other_currencies": [
+        {
+            "currency": "USD", "open_receivables": "980.00", "unapplied_cash": "0.00", "open_orders": "0.00",
+            "exposure": "980.00"
+        }
+    ],
+    "history": [
+        {
+            "application_id": "cap_1", "currency": "EUR", "previous_limit": "25000.00", "new_limit": "30000.00",
+            "previous_terms_days": 30, "new_terms_days": 45, "previous_risk_class": "C", "new_risk_class": "B",
+            "changed_by": "laura",
+            "reason": "Good references, solid equity; limit below the request until a year of history",
+            "changed_at": "2026-11-23T10:00:00Z"
+        }
+    ]
+}))]
 pub struct CreditView {
     pub customer_id: String,
     pub as_of: NaiveDate,
@@ -783,6 +828,10 @@ pub fn set_open_orders(
 
 /// The automatic flags of a customer (P3).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "broken_promise": false, "credit_hold": true, "over_limit": false, "at_risk": true, "in_dispute": true,
+    "with_agency": false, "legal": false
+}))]
 pub struct CustomerFlags {
     pub broken_promise: bool,
     pub credit_hold: bool,
@@ -829,6 +878,27 @@ fn columns_of(r: &CustomerRow) -> CustomerCreditColumns {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_id": "cus_1", "as_of": "2026-11-23", "score": 35, "risk_class": "C", "class_source": "payment_history",
+    "flags": {
+        "broken_promise": false, "credit_hold": true, "over_limit": false, "at_risk": true, "in_dispute": true,
+        "with_agency": false, "legal": false
+    },
+    "signals": [
+        {
+            "signal": "average_days_to_pay", "value": 41.5, "fires": false, "points": 0,
+            "explanation": "41.5 days from issue to payment over 12 invoices paid in 270 days"
+        },
+        {
+            "signal": "share_paid_late", "value": 0.58, "fires": true, "points": 10,
+            "explanation": "58 % of 12 invoices paid in 270 days were paid after their due date"
+        },
+        {
+            "signal": "oldest_overdue_days", "value": 71.0, "fires": true, "points": 10,
+            "explanation": "the oldest open invoice is 71 days overdue"
+        }
+    ]
+}))]
 pub struct RiskView {
     pub customer_id: String,
     pub as_of: NaiveDate,

@@ -366,6 +366,7 @@ pub fn comment(c: &mut DbConnection, org_id: i64, actor: &str, id: i64, body: &s
 
 /// Counts and amounts of one group of disputes.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"count": 14, "open": 3, "resolved": 10, "withdrawn": 1, "amounts": {"EUR": "8420.50"}}))]
 pub struct DisputeGroup {
     pub count: i64,
     pub open: i64,
@@ -376,6 +377,10 @@ pub struct DisputeGroup {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "dispute_id": "dsp_1", "invoice_id": "inv_2", "reason": "damaged_goods", "owner_department": "logistics",
+    "raised_on": "2026-11-02", "days_open": 21, "amount": "120.00", "currency": "EUR"
+}))]
 pub struct OldestOpen {
     pub dispute_id: String,
     pub invoice_id: String,
@@ -389,6 +394,25 @@ pub struct OldestOpen {
 
 /// The root-cause report (P1): which errors, owned by whom, delay cash.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-11-01", "to": "2026-11-30",
+    "total": {"count": 14, "open": 3, "resolved": 10, "withdrawn": 1, "amounts": {"EUR": "8420.50"}},
+    "by_reason": {
+        "damaged_goods": {"count": 9, "open": 2, "resolved": 7, "withdrawn": 0, "amounts": {"EUR": "5120.50"}},
+        "price_difference": {"count": 5, "open": 1, "resolved": 3, "withdrawn": 1, "amounts": {"EUR": "3300.00"}}
+    },
+    "by_owner_department": {
+        "logistics": {"count": 9, "open": 2, "resolved": 7, "withdrawn": 0, "amounts": {"EUR": "5120.50"}},
+        "sales": {"count": 5, "open": 1, "resolved": 3, "withdrawn": 1, "amounts": {"EUR": "3300.00"}}
+    },
+    "average_days_to_resolve": 6.4, "p90_days_to_resolve": 12,
+    "oldest_open": [
+        {
+            "dispute_id": "dsp_1", "invoice_id": "inv_2", "reason": "damaged_goods", "owner_department": "logistics",
+            "raised_on": "2026-11-02", "days_open": 21, "amount": "120.00", "currency": "EUR"
+        }
+    ]
+}))]
 pub struct DisputeReport {
     pub from: NaiveDate,
     pub to: NaiveDate,

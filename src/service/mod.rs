@@ -46,6 +46,7 @@ pub enum UpsertOutcome {
 
 /// The result of one item of a batch.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"index": 0, "status": "created", "id": "inv_1", "external_id": "F-2026-0042"}))]
 pub struct BatchItemResult {
     /// Position of the item in the request.
     pub index: usize,

@@ -278,6 +278,10 @@ pub fn cancel(c: &mut DbConnection, org_id: i64, id: i64) -> Result<PromiseRow, 
 
 /// What an evaluation changed.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "promises_evaluated": 42, "promises_kept": 30, "promises_partially_kept": 4, "promises_broken": 8,
+    "plans_evaluated": 6, "plans_completed": 1, "plans_defaulted": 1
+}))]
 pub struct EvaluationSummary {
     pub promises_evaluated: usize,
     pub promises_kept: usize,
@@ -438,6 +442,11 @@ fn evaluate_promises(
 
 /// Promise figures of a customer (P3): made, kept, broken, kept rate.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "made": 6, "open": 1, "kept": 3, "partially_kept": 1, "broken": 1, "cancelled": 0,
+    "amounts": {"EUR": {"open": "2350.00", "kept": "4120.00", "partially_kept": "800.00", "broken": "1210.00"}},
+    "kept_rate": 0.6
+}))]
 pub struct PromiseStats {
     pub made: i64,
     pub open: i64,

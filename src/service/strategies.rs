@@ -184,6 +184,7 @@ fn rules_match(rules: &AssignmentRules, customer: &CustomerRow, overdue_minor: i
 
 /// Per collector: whether they acknowledged the published versions, and their overdue work.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"collector": "marta", "unacknowledged": ["stg_2 v2"], "overdue_tasks": 2, "overdue_actions": 1}))]
 pub struct CollectorCompliance {
     pub collector: String,
     /// Published strategy versions (`strategy_id` v`version`) not yet acknowledged.

@@ -21,6 +21,10 @@ use crate::service::disputes::DisputeInput;
 use crate::service::promises::PromiseInput;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "cnt_1", "channel": "phone", "direction": "outbound", "outcome": "promise_made",
+    "notes": "Will pay on Friday", "created_by": "marta", "created_at": "2026-11-23T10:00:00Z"
+}))]
 pub struct ContactSummary {
     pub id: String,
     pub channel: String,
@@ -33,6 +37,17 @@ pub struct ContactSummary {
 
 /// What a collector needs before acting (P12).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "customer_name": "Ferreteria Puig", "overdue": {"EUR": "3560.00"}, "open_invoices": ["inv_1", "inv_2", "inv_3"],
+    "last_contacts": [
+        {
+            "id": "cnt_1", "channel": "phone", "direction": "outbound", "outcome": "promise_made",
+            "notes": "Will pay on Friday", "created_by": "marta", "created_at": "2026-11-23T10:00:00Z"
+        }
+    ],
+    "open_promises": [], "open_disputes": ["dsp_1"],
+    "script": "Trucada a Ferreteria Puig: factures 2026/0031 i 2026/0042 vençudes, 3.560,00 € en total. Demaneu una data de pagament."
+}))]
 pub struct WorkContext {
     pub customer_name: String,
     /// Overdue collectable amount per currency.
@@ -46,6 +61,23 @@ pub struct WorkContext {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "kind": "action", "id": "act_7", "customer_id": "cus_1", "what": "call",
+    "title": "Call Ferreteria Puig about 2 overdue invoices", "priority": 10071, "in_top_80_percent": true,
+    "days_overdue": 71, "due_on": "2026-11-23", "next_window_start": null,
+    "context": {
+        "customer_name": "Ferreteria Puig", "overdue": {"EUR": "3560.00"},
+        "open_invoices": ["inv_1", "inv_2", "inv_3"],
+        "last_contacts": [
+            {
+                "id": "cnt_1", "channel": "phone", "direction": "outbound", "outcome": "promise_made",
+                "notes": "Will pay on Friday", "created_by": "marta", "created_at": "2026-11-23T10:00:00Z"
+            }
+        ],
+        "open_promises": [], "open_disputes": ["dsp_1"],
+        "script": "Trucada a Ferreteria Puig: factures 2026/0031 i 2026/0042 vençudes, 3.560,00 € en total. Demaneu una data de pagament."
+    }
+}))]
 pub struct WorkItem {
     /// `task` or `action`.
     pub kind: String,
@@ -64,6 +96,39 @@ pub struct WorkItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "collector": "marta", "at": "2026-11-23T08:30:00Z",
+    "items": [
+        {
+            "kind": "action", "id": "act_7", "customer_id": "cus_1", "what": "call",
+            "title": "Call Ferreteria Puig about 2 overdue invoices", "priority": 10071, "in_top_80_percent": true,
+            "days_overdue": 71, "due_on": "2026-11-23", "next_window_start": null,
+            "context": {
+                "customer_name": "Ferreteria Puig", "overdue": {"EUR": "3560.00"},
+                "open_invoices": ["inv_1", "inv_2", "inv_3"],
+                "last_contacts": [
+                    {
+                        "id": "cnt_1", "channel": "phone", "direction": "outbound", "outcome": "promise_made",
+                        "notes": "Will pay on Friday", "created_by": "marta", "created_at": "2026-11-23T10:00:00Z"
+                    }
+                ],
+                "open_promises": [], "open_disputes": ["dsp_1"],
+                "script": "Trucada a Ferreteria Puig: factures 2026/0031 i 2026/0042 vençudes, 3.560,00 € en total. Demaneu una data de pagament."
+            }
+        }
+    ],
+    "later": [
+        {
+            "kind": "action", "id": "act_8", "customer_id": "cus_5", "what": "call",
+            "title": "Call Suministros Vila about 1 overdue invoice", "priority": 16, "in_top_80_percent": false,
+            "days_overdue": 16, "due_on": "2026-11-23", "next_window_start": "2026-11-23T15:00:00Z",
+            "context": {
+                "customer_name": "Suministros Vila", "overdue": {"EUR": "860.00"}, "open_invoices": ["inv_31"],
+                "last_contacts": [], "open_promises": [], "open_disputes": [], "script": null
+            }
+        }
+    ]
+}))]
 pub struct Worklist {
     pub collector: Option<String>,
     pub at: DateTime<Utc>,
@@ -311,6 +376,14 @@ pub struct ActivityInput {
 
 /// What logging the contact did.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "activity": {
+        "id": "cnt_1", "channel": "phone", "direction": "outbound", "outcome": "promise_made",
+        "notes": "Will pay on Friday", "created_by": "marta", "created_at": "2026-11-23T10:00:00Z"
+    },
+    "customer_id": "cus_1", "invoice_ids": ["inv_3"], "promise_id": "ptp_1", "dispute_id": null,
+    "resent_invoice_ids": [], "task_id": null
+}))]
 pub struct ActivityResult {
     pub activity: ContactSummary,
     pub customer_id: String,

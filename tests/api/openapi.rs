@@ -48,6 +48,82 @@ fn every_operation_documents_its_roles_and_problems() {
     }
 }
 
+/// The properties of an object schema, following `$ref`s and `allOf` (flattened structs).
+fn properties<'a>(
+    schemas: &'a serde_json::Map<String, serde_json::Value>,
+    schema: &'a serde_json::Value,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    if let Some(name) = schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+        return schemas.get(name).map(|s| properties(schemas, s)).unwrap_or_default();
+    }
+    let mut names: Vec<&str> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (more, more_required) = properties(schemas, part);
+        names.extend(more);
+        required.extend(more_required);
+    }
+    (names, required)
+}
+
+/// Every component schema carries an example, and an object's example has every required
+/// field and no field the schema lacks, so examples cannot drift from the types.
+#[test]
+fn every_schema_has_an_example_that_fits_it() {
+    let doc: serde_json::Value = serde_json::from_str(&recaudo::http::openapi::document_json()).expect("json");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    assert!(schemas.len() >= 100);
+    let mut problems = Vec::new();
+    for (name, schema) in schemas {
+        let example = match (
+            schema.get("example"),
+            schema["examples"].as_array().and_then(|e| e.first()),
+        ) {
+            (Some(example), _) | (None, Some(example)) => example,
+            (None, None) => {
+                problems.push(format!("{name}: no example"));
+                continue;
+            }
+        };
+        if let Some(values) = schema["enum"].as_array() {
+            if !values.contains(example) {
+                problems.push(format!("{name}: example {example} is not one of its values"));
+            }
+            continue;
+        }
+        let (fields, required) = properties(schemas, schema);
+        if fields.is_empty() {
+            continue;
+        }
+        let Some(object) = example.as_object() else {
+            problems.push(format!("{name}: example is not an object"));
+            continue;
+        };
+        for field in required {
+            if !object.contains_key(field) {
+                problems.push(format!("{name}: example lacks required `{field}`"));
+            }
+        }
+        for field in object.keys() {
+            if !fields.contains(&field.as_str()) {
+                problems.push(format!("{name}: example has `{field}`, which the schema does not"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} schema example problem(s); add or fix `#[schema(example = ...)]` on the type:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_and_the_offline_docs_page_are_served() {
     let app = spawn(Engine::Sqlite).await.expect("app");
