@@ -199,7 +199,7 @@ async fn attempt(
     let message_id = crate::domain::delivery::message_id(
         &Kind::Action.encode(message.id),
         message.created_at,
-        &settings.from.email.to_string(),
+        settings.from.email.as_ref(),
     );
     let email = match build(settings, message, &message_id) {
         Ok(e) => e,
