@@ -22,6 +22,7 @@ pub enum Kind {
     Action,
     Activity,
     CreditApplication,
+    Escalation,
 }
 
 impl Kind {
@@ -46,6 +47,7 @@ impl Kind {
             Kind::Action => "act_",
             Kind::Activity => "cnt_",
             Kind::CreditApplication => "cap_",
+            Kind::Escalation => "esc_",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod credit;
 pub mod customer;
 pub mod delivery;
 pub mod dispute;
+pub mod escalation;
 pub mod format;
 pub mod ids;
 pub mod invoice;

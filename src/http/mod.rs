@@ -7,6 +7,7 @@ pub mod credit;
 pub mod customers;
 pub mod disputes;
 pub mod engine;
+pub mod escalations;
 pub mod events;
 pub mod health;
 pub mod invoices;
@@ -53,7 +54,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(collection::configure)
                 .configure(engine::configure)
                 .configure(worklist::configure)
-                .configure(credit::configure),
+                .configure(credit::configure)
+                .configure(escalations::configure),
         );
 }
 

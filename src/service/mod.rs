@@ -10,6 +10,7 @@ pub mod customers;
 pub mod delivery;
 pub mod directory;
 pub mod disputes;
+pub mod escalations;
 pub mod hooks;
 pub mod idempotency;
 pub mod invoices;

@@ -9,6 +9,7 @@ mod customers;
 mod delivery;
 mod disputes;
 mod engine;
+mod escalations;
 mod health;
 mod invoices;
 mod openapi;
