@@ -30,6 +30,8 @@ pub struct Config {
     pub external_idp: Option<ExternalIdp>,
     /// The daily-jobs scheduler; `None` turns it off (`RECAUDO_SCHEDULER=off`).
     pub scheduler: Option<crate::scheduler::SchedulerConfig>,
+    /// E-mail delivery by SMTP; `None` (no `RECAUDO_SMTP_URL`) leaves messages queued.
+    pub smtp: Option<crate::delivery::SmtpSettings>,
 }
 
 /// An external identity provider whose tokens are accepted beside the service's own.
@@ -239,6 +241,7 @@ impl Config {
             token_ttl,
             external_idp: ExternalIdp::from_env()?,
             scheduler: scheduler_from_env()?,
+            smtp: smtp_from_env()?,
         })
     }
 
@@ -257,6 +260,7 @@ impl Config {
             token_ttl: Duration::from_secs(3600),
             external_idp: None,
             scheduler: None,
+            smtp: None,
         }
     }
 }
@@ -302,6 +306,29 @@ fn scheduler_from_env() -> Result<Option<crate::scheduler::SchedulerConfig>, Str
         daily_at,
         tick: Duration::from_secs(60),
     }))
+}
+
+fn smtp_from_env() -> Result<Option<crate::delivery::SmtpSettings>, String> {
+    let Some(url) = var("RECAUDO_SMTP_URL") else {
+        return Ok(None);
+    };
+    let from = var("RECAUDO_SMTP_FROM").ok_or("RECAUDO_SMTP_FROM is required with RECAUDO_SMTP_URL")?;
+    let mut smtp = crate::delivery::SmtpSettings::new(&url, &from, var("RECAUDO_SMTP_REPLY_TO").as_deref())?;
+    if let Some(v) = var("RECAUDO_SMTP_POLL_INTERVAL") {
+        smtp.poll_interval = parse_ttl(&v).map_err(|e| format!("RECAUDO_SMTP_POLL_INTERVAL: {e}"))?;
+    }
+    if let Some(v) = var("RECAUDO_SMTP_MAX_ATTEMPTS") {
+        smtp.retry.max_attempts = v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| format!("RECAUDO_SMTP_MAX_ATTEMPTS must be an integer from 1 to 100, got `{v}`"))?;
+    }
+    if let Some(v) = var("RECAUDO_SMTP_RETRY_AFTER") {
+        smtp.retry.base = parse_ttl(&v).map_err(|e| format!("RECAUDO_SMTP_RETRY_AFTER: {e}"))?;
+        smtp.retry.cap = smtp.retry.cap.max(smtp.retry.base);
+    }
+    Ok(Some(smtp))
 }
 
 /// `"1h"`, `"30m"`, `"7d"` → a duration (humantime syntax), at least one second.

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -37,6 +38,7 @@ pub struct Application {
     server: Server,
     pub state: web::Data<AppState>,
     scheduler: Option<Arc<std::sync::atomic::AtomicBool>>,
+    delivery: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Opens the database named by the configuration, creating the SQLite folder if needed,
@@ -89,6 +91,11 @@ impl Application {
             .scheduler
             .clone()
             .map(|s| scheduler::start(state.pool.clone(), s));
+        let delivery = config.smtp.clone().map(|smtp| {
+            // A weak reference: the worker ends with the application's state.
+            let weak = Arc::downgrade(&state.clone().into_inner());
+            delivery::start(weak, smtp)
+        });
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let app_state = state.clone();
@@ -116,6 +123,7 @@ impl Application {
             server: server.run(),
             state,
             scheduler,
+            delivery,
         })
     }
 
@@ -130,7 +138,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(stop) = &self.scheduler {
+        for stop in [&self.scheduler, &self.delivery].into_iter().flatten() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         result

@@ -1,5 +1,6 @@
 //! Logs, request ids and Prometheus metrics: the tracing subscriber, per-route request
-//! counters and latency histograms, and the database pool's state read at scrape time.
+//! counters and latency histograms, e-mail deliveries by outcome, and the database pool's
+//! state read at scrape time.
 
 use std::time::Instant;
 
@@ -34,6 +35,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    deliveries: IntCounterVec,
 }
 
 impl Metrics {
@@ -55,6 +57,20 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .map_err(|e| e.to_string())?;
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "email_deliveries_total",
+                "E-mail delivery attempts by outcome: sent, retry, failed, bounced (rejected by the SMTP server or reported later), claim_lost",
+            ),
+            &["outcome"],
+        )
+        .map_err(|e| e.to_string())?;
+        for outcome in ["sent", "retry", "failed", "bounced"] {
+            deliveries.with_label_values(&[outcome]);
+        }
+        registry
+            .register(Box::new(deliveries.clone()))
+            .map_err(|e| e.to_string())?;
         registry
             .register(Box::new(requests.clone()))
             .map_err(|e| e.to_string())?;
@@ -68,6 +84,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            deliveries,
         })
     }
 
@@ -76,6 +93,11 @@ impl Metrics {
         let labels = [method, route, status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
+    }
+
+    /// Counts one e-mail delivery outcome.
+    pub fn email_delivery(&self, outcome: &str) {
+        self.deliveries.with_label_values(&[outcome]).inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -484,6 +484,11 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        message_id -> Nullable<Text>,
     }
 }
 

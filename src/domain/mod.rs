@@ -6,6 +6,7 @@ pub mod allocation;
 pub mod collectable;
 pub mod credit;
 pub mod customer;
+pub mod delivery;
 pub mod dispute;
 pub mod escalation;
 pub mod format;

@@ -53,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/actions/{id}").route(web::get().to(get_action)))
     .service(resource("/actions/{id}/approve").route(web::post().to(approve)))
     .service(resource("/actions/{id}/complete").route(web::post().to(complete)))
-    .service(resource("/actions/{id}/cancel").route(web::post().to(cancel)));
+    .service(resource("/actions/{id}/cancel").route(web::post().to(cancel)))
+    .service(resource("/email-bounces").route(web::post().to(report_bounce)));
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -867,7 +868,8 @@ pub struct ActionResponse {
     /// `email`, `letter`, `call`, `sales_escalation`, `credit_hold`, `law_firm_letter`, …
     pub action: String,
     pub tone: String,
-    /// `planned`, `awaiting_approval`, `queued`, `sent`, `done`, `failed`, `cancelled`, `skipped`.
+    /// `planned`, `awaiting_approval`, `queued`, `sending` (an e-mail being delivered),
+    /// `sent`, `done`, `failed`, `cancelled`, `skipped`.
     pub status: String,
     pub assignee: Option<String>,
     pub requires_approval: bool,
@@ -881,6 +883,44 @@ pub struct ActionResponse {
     pub outcome: Option<String>,
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// E-mail delivery (e-mail actions only; `null` for other actions).
+    pub delivery: Option<EmailDelivery>,
+}
+
+/// The delivery of an e-mail action by SMTP. Without SMTP configured the message stays
+/// `queued` with no attempts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"attempts": 2, "next_attempt_at": null, "last_error": null,
+    "sent_at": "2026-11-23T05:02:11.204518Z", "message_id": "<act_42.1795426200000000@acme.example>",
+    "in_flight_until": null}))]
+pub struct EmailDelivery {
+    /// Attempts made so far (each SMTP conversation counts, successful or not).
+    pub attempts: i32,
+    /// When a queued message that failed transiently is tried again (exponential backoff).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last failure: the SMTP reply (`451 4.7.1 try again later`), a connection error,
+    /// or for a `failed` message the reason it failed (`550 5.1.1 user unknown`,
+    /// `bounced: …`, `gave up after 10 attempts: …`).
+    pub last_error: Option<String>,
+    /// When the SMTP server accepted the message.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The Message-ID it was sent with; bounce reports may name the message by it.
+    pub message_id: Option<String>,
+    /// While `sending`: until when the worker that claimed it holds it.
+    pub in_flight_until: Option<DateTime<Utc>>,
+}
+
+impl EmailDelivery {
+    fn of(a: &ActionRow) -> Option<EmailDelivery> {
+        (a.action == "email").then(|| EmailDelivery {
+            attempts: a.attempts,
+            next_attempt_at: a.next_attempt_at.map(utc),
+            last_error: a.last_error.clone(),
+            sent_at: a.sent_at.map(utc),
+            message_id: a.message_id.clone(),
+            in_flight_until: a.lease_until.filter(|_| a.status == "sending").map(utc),
+        })
+    }
 }
 
 impl ActionResponse {
@@ -914,6 +954,7 @@ impl ActionResponse {
                 outcome: a.outcome.clone(),
                 completed_at: a.completed_at.map(utc),
                 created_at: utc(a.created_at),
+                delivery: EmailDelivery::of(a),
             })
             .collect())
     }
@@ -1051,7 +1092,9 @@ async fn transition(
     let today = state.today();
     let body = db::run(&state.pool, move |c| {
         write_transaction(c, |c| {
-            let row = db::repo::actions::find_action(c, org, id)?;
+            // Locked: a delivery worker claiming the message waits for this decision, and a
+            // message it already claimed (`sending`) is refused below.
+            let row = db::repo::actions::lock_action(c, org, id)?;
             if !allowed_from.contains(&row.status.as_str()) {
                 return Err(AppError::Conflict(format!(
                     "the action is {} and cannot become {to}",
@@ -1152,6 +1195,37 @@ pub async fn cancel(
         body.into_inner().outcome,
     )
     .await
+}
+
+/// Record a bounce for a sent e-mail, reported by the e-mail provider or an operator after
+/// delivery; the message is named by its action id or its Message-ID. The message becomes
+/// `failed` with the reason, an `email.bounced` event is recorded and the customer's
+/// collector gets a task to check the contact. Repeating a report changes nothing.
+#[utoipa::path(post, path = "/v1/email-bounces", tag = "actions", request_body = service::delivery::BounceReport,
+    responses((status = 200, description = "The e-mail action, now failed", body = ActionResponse),
+              (status = 409, description = "The message was not sent (queued, cancelled, …) or is not an e-mail", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin", "manager", "integration"])))]
+pub async fn report_bounce(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<service::delivery::BounceReport>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(&[Role::Admin, Role::Manager, Role::Integration])?;
+    let (org, report) = (auth.org_id, body.into_inner());
+    let (body, bounced) = db::run(&state.pool, move |c| {
+        let (row, bounced) = service::delivery::report_bounce(c, org, &report)?;
+        Ok((
+            ActionResponse::load_many(c, &[row])?
+                .pop()
+                .ok_or_else(|| AppError::internal("action vanished"))?,
+            bounced,
+        ))
+    })
+    .await?;
+    if bounced {
+        state.metrics.email_delivery("bounced");
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `as_of` query parsing shared with other views.

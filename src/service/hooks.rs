@@ -68,19 +68,17 @@ fn cancel_pending_actions(
             state.insert(id, (open, amount));
         }
     }
-    for action in pending {
-        let covered: Vec<i64> = links
-            .iter()
-            .filter(|(a, _, _)| *a == action)
-            .map(|(_, i, _)| *i)
-            .collect();
-        let all_settled = covered
-            .iter()
-            .all(|i| invoice_ids.contains(i) && state.get(i).is_some_and(|(open, amount)| settled(*open, *amount)));
-        if all_settled {
-            repo::set_action_status(conn, action, "cancelled", None, Some(reason))?;
-        }
-    }
+    let cancel: Vec<i64> = pending
+        .into_iter()
+        .filter(|action| {
+            links.iter().filter(|(a, _, _)| a == action).all(|(_, i, _)| {
+                invoice_ids.contains(i) && state.get(i).is_some_and(|(open, amount)| settled(*open, *amount))
+            })
+        })
+        .collect();
+    // One conditional statement: an action a delivery worker claimed since it was read
+    // above is in flight and is left to the worker, never marked cancelled after it went out.
+    crate::db::repo::outbox::cancel_pending(conn, &cancel, reason, crate::db::now())?;
     Ok(())
 }
 

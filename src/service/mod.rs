@@ -7,6 +7,7 @@ pub mod collection_run;
 pub mod credit;
 pub mod credit_applications;
 pub mod customers;
+pub mod delivery;
 pub mod directory;
 pub mod disputes;
 pub mod escalations;

@@ -224,7 +224,15 @@ async fn only_admins_manage_api_clients(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_identity_provider_tokens_are_accepted() {
     for engine in [Engine::Sqlite, Engine::Postgres] {
-        let Some(app) = spawn_with(engine, Options { external_idp: true }).await else {
+        let Some(app) = spawn_with(
+            engine,
+            Options {
+                external_idp: true,
+                ..Options::default()
+            },
+        )
+        .await
+        else {
             continue;
         };
         let key =

@@ -75,6 +75,8 @@ impl Resp {
 #[derive(Default)]
 pub struct Options {
     pub external_idp: bool,
+    /// E-mail delivery: the app starts its delivery worker with these settings.
+    pub smtp: Option<recaudo::delivery::SmtpSettings>,
 }
 
 pub async fn spawn(engine: Engine) -> Option<TestApp> {
@@ -114,6 +116,7 @@ pub async fn spawn_with(engine: Engine, options: Options) -> Option<TestApp> {
             audience: "recaudo-api".into(),
         });
     }
+    config.smtp = options.smtp;
     let (keys, _) = recaudo::auth::TokenKeys::load_or_create(&config).expect("keys");
     let app = recaudo::Application::build(config).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());

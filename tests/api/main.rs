@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod credit;
 mod customers;
+mod delivery;
 mod disputes;
 mod engine;
 mod escalations;

@@ -54,6 +54,11 @@ pub struct ActionRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub claim_token: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -271,6 +276,19 @@ pub fn find_action(c: &mut DbConnection, org_id: i64, id: i64) -> Result<ActionR
         .ok_or_else(|| AppError::not_found("action"))
 }
 
+/// The organisation's action with this id, locked for the transaction.
+pub fn lock_action(c: &mut DbConnection, org_id: i64, id: i64) -> Result<ActionRow, AppError> {
+    crate::locked!(
+        c,
+        actions::table
+            .filter(actions::org_id.eq(org_id))
+            .filter(actions::id.eq(id))
+            .select(ActionRow::as_select()),
+        |q, c| q.first(c).optional()
+    )?
+    .ok_or_else(|| AppError::not_found("action"))
+}
+
 pub fn set_action_status(
     c: &mut DbConnection,
     id: i64,
@@ -372,15 +390,22 @@ pub fn list_actions(
     Ok(q.load(c)?)
 }
 
-/// Open (not yet delivered or done) actions covering any of these invoices.
+/// Open (not yet delivered or done) actions covering any of these invoices: pending ones,
+/// and e-mails whose delivery lease expired (their worker is gone; a message a live worker
+/// is sending is left to it).
 pub fn pending_actions_for_invoices(c: &mut DbConnection, invoice_ids: &[i64]) -> Result<Vec<i64>, AppError> {
     let mut out = Vec::new();
+    let at = now();
     for chunk in invoice_ids.chunks(1000) {
         out.extend(
             actions::table
                 .inner_join(action_invoices::table)
                 .filter(action_invoices::invoice_id.eq_any(chunk))
-                .filter(actions::status.eq_any(["planned", "queued", "awaiting_approval"]))
+                .filter(
+                    actions::status
+                        .eq_any(crate::db::repo::outbox::PENDING)
+                        .or(actions::status.eq("sending").and(actions::lease_until.lt(at))),
+                )
                 .select(actions::id)
                 .distinct()
                 .load::<i64>(c)?,

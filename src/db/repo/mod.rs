@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod jobs;
 pub mod organizations;
+pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod promises;
