@@ -15,6 +15,7 @@ pub mod payments;
 pub mod promises;
 pub mod settings;
 pub mod token;
+pub mod users;
 pub mod worklist;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError, UrlencodedError};
@@ -53,7 +54,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(collection::configure)
                 .configure(engine::configure)
                 .configure(worklist::configure)
-                .configure(credit::configure),
+                .configure(credit::configure)
+                .configure(users::configure),
         );
 }
 

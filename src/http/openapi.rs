@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
     api_clients, collection, credit, customers, disputes, engine, events, health, invoices, payments, promises,
-    settings, token, worklist,
+    settings, token, users, worklist,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +45,7 @@ in the currency's minor-unit precision.",
         health::live, health::ready, health::metrics,
         credit::create, credit::list, credit::get, credit::patch, credit::submit, credit::decide,
         credit::check, credit::credit, credit::release, credit::open_orders, credit::risk, credit::recompute,
+        users::create, users::list, users::get, users::patch,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -67,6 +68,7 @@ in the currency's minor-unit precision.",
         (name = "actions", description = "Actions planned by collection runs"),
         (name = "operations", description = "Health and metrics"),
         (name = "credit", description = "Credit applications, credit control and risk signals"),
+        (name = "users", description = "The user directory: collectors and colleagues (admin)"),
     )
 )]
 pub struct ApiDoc;

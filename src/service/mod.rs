@@ -11,12 +11,14 @@ pub mod directory;
 pub mod disputes;
 pub mod hooks;
 pub mod idempotency;
+pub mod instalment_reminders;
 pub mod invoices;
 pub mod payments;
 pub mod plans;
 pub mod promises;
 pub mod statements;
 pub mod strategies;
+pub mod users;
 pub mod worklist;
 
 use serde::{Deserialize, Serialize};
