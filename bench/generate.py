@@ -59,6 +59,9 @@ def main():
     a = p.parse_args()
 
     rng = random.Random(a.seed)
+    # A second stream for delivery confirmations, so adding them left the rest of the book
+    # as it was.
+    delivery_rng = random.Random(a.seed + 1)
     today = dt.date.fromisoformat(a.as_of)
     stamp = "2026-11-23 00:00:00"
     os.makedirs(os.path.join(a.out, "customers"), exist_ok=True)
@@ -116,11 +119,19 @@ def main():
             }
             if po:
                 item["purchase_order"] = po
+            # 97 % of the invoices already issued are confirmed delivered the day after
+            # issue (P16); the rest are chased by re-sending them first.
+            delivered = issue + dt.timedelta(days=1)
+            delivered = delivered if delivered <= today and delivery_rng.random() < 0.97 else None
+            if delivered:
+                item["delivered_on"] = delivered.isoformat()
             batch.append(item)
             # org_id, customer_id, external_id, kind, number, currency, amount_minor, tax_minor,
-            # open_minor, issue_date, due_date, purchase_order, status, version, created_at, updated_at
+            # open_minor, issue_date, due_date, purchase_order, delivered_on, status, version,
+            # created_at, updated_at
             w.writerow([1, ci + 1, ext, "invoice", number, cur, amount, tax, amount,
-                        issue.isoformat(), due.isoformat(), po or "", "open", 1, stamp, stamp])
+                        issue.isoformat(), due.isoformat(), po or "",
+                        delivered.isoformat() if delivered else "", "open", 1, stamp, stamp])
             r = rng.random()
             if r < 0.30:
                 pay_plan[ci] = pay_plan.get(ci, 0) + amount

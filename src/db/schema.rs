@@ -54,6 +54,8 @@ diesel::table! {
         flag_over_limit -> Bool,
         flag_at_risk -> Bool,
         flag_in_dispute -> Bool,
+        flag_with_agency -> Bool,
+        flag_legal -> Bool,
     }
 }
 
@@ -102,6 +104,7 @@ diesel::table! {
         risk_signals -> Text,
         risk_computed_on -> Nullable<Date>,
         updated_at -> Timestamp,
+        strategy_hold_since -> Nullable<Date>,
     }
 }
 
@@ -511,6 +514,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    escalations (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        status -> Text,
+        is_open -> Bool,
+        currency -> Text,
+        recovered_minor -> BigInt,
+        commission_minor -> BigInt,
+        action_id -> Nullable<BigInt>,
+        opened_on -> Date,
+        agency -> Nullable<Text>,
+        agency_reference -> Nullable<Text>,
+        placed_on -> Nullable<Date>,
+        law_firm -> Nullable<Text>,
+        court -> Nullable<Text>,
+        filing_reference -> Nullable<Text>,
+        filed_on -> Nullable<Date>,
+        judgment_on -> Nullable<Date>,
+        closed_on -> Nullable<Date>,
+        reason -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     action_instalments (action_id, instalment_id) {
         action_id -> BigInt,
         instalment_id -> BigInt,
@@ -535,7 +569,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    escalation_invoices (escalation_id, invoice_id) {
+        escalation_id -> BigInt,
+        invoice_id -> BigInt,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    escalation_transitions (id) {
+        id -> BigInt,
+        escalation_id -> BigInt,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        on_date -> Date,
+        reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(escalation_invoices -> escalations (escalation_id));
+diesel::joinable!(escalation_invoices -> invoices (invoice_id));
 diesel::joinable!(action_instalments -> actions (action_id));
 diesel::joinable!(strategy_versions -> strategies (strategy_id));
 diesel::joinable!(action_invoices -> actions (action_id));
@@ -576,6 +633,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_exposures,
     credit_applications,
     credit_limit_history,
+    escalations,
+    escalation_invoices,
+    escalation_transitions,
     action_instalments,
     users,
 );

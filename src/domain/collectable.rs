@@ -1,6 +1,8 @@
 //! What the collection engine may chase: an open invoice is collectable unless a
 //! pre-contact check (P16) or a commitment keeps it out. `exclusion` says which, first
-//! match wins, so the engine can record every skip with its reason.
+//! match wins, so the engine can record every skip with its reason. An open escalation
+//! (agency placement, legal case, repossession offer: `domain::escalation`) comes first:
+//! while someone else owns the case, normal dunning stops.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,12 @@ pub enum Exclusion {
     Promised,
     /// The invoice is in an active payment plan (its instalments are chased instead).
     InPaymentPlan,
+    /// The invoice is placed with a collection agency (P15).
+    WithAgency,
+    /// A law-firm letter or a small-claims filing covers the invoice (P9).
+    Legal,
+    /// The goods are offered back for the invoice (P8).
+    RepossessionOffered,
 }
 
 /// What the rule needs to know about one open invoice.
@@ -27,6 +35,8 @@ pub struct InvoiceFacts {
     pub paused_until: Option<NaiveDate>,
     pub promised: bool,
     pub in_active_plan: bool,
+    /// Why an open escalation covering the invoice keeps it out, if one does.
+    pub escalated: Option<Exclusion>,
 }
 
 /// The amount that may be chased: open minus disputed, never below zero.
@@ -35,7 +45,9 @@ pub fn collectable_amount(f: &InvoiceFacts) -> i64 {
 }
 
 pub fn exclusion(f: &InvoiceFacts, as_of: NaiveDate) -> Option<Exclusion> {
-    if f.paused_until.is_some_and(|until| until >= as_of) {
+    if let Some(e) = f.escalated {
+        Some(e)
+    } else if f.paused_until.is_some_and(|until| until >= as_of) {
         Some(Exclusion::CustomerPaused)
     } else if collectable_amount(f) == 0 {
         Some(Exclusion::Disputed)
@@ -63,6 +75,7 @@ mod tests {
             paused_until: None,
             promised: false,
             in_active_plan: false,
+            escalated: None,
         }
     }
 
@@ -126,6 +139,34 @@ mod tests {
                     ..open(100)
                 },
                 None,
+                100,
+            ),
+            (
+                InvoiceFacts {
+                    escalated: Some(Exclusion::WithAgency),
+                    promised: true,
+                    paused_until: Some(d("2026-12-31")),
+                    ..open(100)
+                },
+                Some(Exclusion::WithAgency),
+                100,
+            ),
+            (
+                InvoiceFacts {
+                    escalated: Some(Exclusion::Legal),
+                    disputed_minor: 100,
+                    ..open(100)
+                },
+                Some(Exclusion::Legal),
+                0,
+            ),
+            (
+                InvoiceFacts {
+                    escalated: Some(Exclusion::RepossessionOffered),
+                    in_active_plan: true,
+                    ..open(100)
+                },
+                Some(Exclusion::RepossessionOffered),
                 100,
             ),
         ];

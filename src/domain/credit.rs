@@ -47,6 +47,10 @@ pub struct CreditSettings {
     #[serde(default = "default_plan_days")]
     #[schema(minimum = 0, maximum = 3650)]
     pub hold_defaulted_plan_days: u32,
+    /// Hold while the collection strategy's `credit_hold` step has an active credit-hold
+    /// escalation on the account (default true).
+    #[serde(default = "yes")]
+    pub hold_on_strategy_step: bool,
     /// A customer without a credit limit: orders are approved (false, default) or held.
     #[serde(default)]
     pub hold_without_limit: bool,
@@ -92,6 +96,7 @@ impl Default for CreditSettings {
             hold_broken_promises: default_broken_promises(),
             broken_promise_window_days: default_promise_window(),
             hold_defaulted_plan_days: default_plan_days(),
+            hold_on_strategy_step: true,
             hold_without_limit: false,
             manual_release_days: default_release_days(),
         }
@@ -132,8 +137,8 @@ impl CreditSettings {
 /// Why a customer's credit is held, or why an order is not approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HoldReason {
-    /// `over_limit`, `overdue`, `broken_promises`, `defaulted_plan`, `no_credit_limit`,
-    /// `order_exceeds_available`.
+    /// `over_limit`, `overdue`, `broken_promises`, `defaulted_plan`, `strategy_credit_hold`,
+    /// `no_credit_limit`, `order_exceeds_available`.
     pub code: String,
     pub message: String,
 }
@@ -206,6 +211,9 @@ pub struct CreditFacts {
     pub plan_defaulted_on: Option<NaiveDate>,
     /// A manual release lasts until this date (inclusive).
     pub release_until: Option<NaiveDate>,
+    /// Opening date of the oldest active credit-hold escalation (the strategy's
+    /// `credit_hold` step, or a manager by hand).
+    pub strategy_hold_since: Option<NaiveDate>,
 }
 
 impl CreditFacts {
@@ -275,6 +283,14 @@ pub fn hold_reasons(f: &CreditFacts, s: &CreditSettings, as_of: NaiveDate) -> Ve
         reasons.push(HoldReason::new(
             "defaulted_plan",
             format!("a payment plan defaulted on {on}"),
+        ));
+    }
+    if s.hold_on_strategy_step
+        && let Some(since) = f.strategy_hold_since
+    {
+        reasons.push(HoldReason::new(
+            "strategy_credit_hold",
+            format!("the collection strategy put the account on credit hold on {since}"),
         ));
     }
     reasons
@@ -404,15 +420,34 @@ mod tests {
     }
 
     #[test]
+    fn a_strategy_hold_holds_until_released() {
+        let s = CreditSettings::default();
+        let today = d("2026-11-23");
+        let mut f = facts();
+        f.strategy_hold_since = Some(d("2026-11-20"));
+        let r = hold_reasons(&f, &s, today);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].code, "strategy_credit_hold");
+        assert!(r[0].message.contains("2026-11-20"), "{}", r[0].message);
+        let answer = check_order(&f, &s, 1, today);
+        assert!(!answer.approved);
+        assert_eq!(answer.status, CreditStatus::OnHold);
+        f.strategy_hold_since = None;
+        assert!(check_order(&f, &s, 1, today).approved);
+    }
+
+    #[test]
     fn disabled_rules_never_hold() {
         let s = CreditSettings {
             hold_over_limit: false,
             hold_overdue_days: 0,
             hold_broken_promises: 0,
             hold_defaulted_plan_days: 0,
+            hold_on_strategy_step: false,
             ..CreditSettings::default()
         };
         let mut f = facts();
+        f.strategy_hold_since = Some(d("2026-11-01"));
         f.exposure.open_receivables_minor = 1_000_000;
         f.oldest_due_date = Some(d("2020-01-01"));
         f.broken_promise_dates = vec![d("2026-11-20"); 5];

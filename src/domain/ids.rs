@@ -23,6 +23,7 @@ pub enum Kind {
     Action,
     Activity,
     CreditApplication,
+    Escalation,
 }
 
 impl Kind {
@@ -48,6 +49,7 @@ impl Kind {
             Kind::Action => "act_",
             Kind::Activity => "cnt_",
             Kind::CreditApplication => "cap_",
+            Kind::Escalation => "esc_",
         }
     }
 

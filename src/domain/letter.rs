@@ -174,6 +174,65 @@ pub fn render(source: &TemplateSource, ctx: &LetterContext) -> Result<Rendered, 
     }
 }
 
+/// A set of templates compiled once and rendered many times: the collection run renders
+/// thousands of messages from a handful of templates, and compiling a template costs more
+/// than rendering it. Keyed by (template key, language).
+pub struct CompiledTemplates {
+    env: Environment<'static>,
+}
+
+impl CompiledTemplates {
+    /// Compiles every source; one that does not compile is left out, so rendering it
+    /// answers `None` like a missing template (templates are validated when saved).
+    pub fn new<'a>(sources: impl IntoIterator<Item = (&'a (String, String), &'a TemplateSource)>) -> CompiledTemplates {
+        let mut env = environment();
+        for ((key, language), source) in sources {
+            let parts = [
+                (part_name(key, language, "subject.txt"), source.subject.clone()),
+                (part_name(key, language, "body.txt"), source.body_text.clone()),
+                (part_name(key, language, "body.html"), source.body_html.clone()),
+            ];
+            let names: Vec<String> = parts.iter().map(|(n, _)| n.clone()).collect();
+            let mut compiled = true;
+            for (name, text) in parts {
+                compiled &= env.add_template_owned(name, text).is_ok();
+            }
+            if !compiled {
+                for name in names {
+                    env.remove_template(&name);
+                }
+            }
+        }
+        CompiledTemplates { env }
+    }
+
+    /// Renders the three parts of (key, language); `None` when there is no such template,
+    /// or when it fails to render for this context.
+    pub fn render(&self, key: &str, language: &str, ctx: &LetterContext) -> Option<Rendered> {
+        let part = |name: &str| {
+            self.env
+                .get_template(&part_name(key, language, name))
+                .ok()?
+                .render(ctx)
+                .ok()
+        };
+        Some(Rendered {
+            subject: part("subject.txt")?.trim().to_string(),
+            body_text: part("body.txt")?,
+            body_html: part("body.html")?,
+        })
+    }
+
+    pub fn contains(&self, key: &str, language: &str) -> bool {
+        self.env.get_template(&part_name(key, language, "subject.txt")).is_ok()
+    }
+}
+
+/// The HTML part's name ends in `.html`, which turns on auto-escaping for it.
+fn part_name(key: &str, language: &str, part: &str) -> String {
+    format!("{key}/{language}/{part}")
+}
+
 /// Checks a template against the sample data: an unknown variable or a syntax error is
 /// refused before it can reach a customer.
 pub fn validate(source: &TemplateSource, language: &str) -> Result<(), Vec<FieldError>> {
@@ -220,6 +279,30 @@ pub fn default_keys() -> Vec<(&'static str, &'static str)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compiled_templates_render_like_one_off_rendering() {
+        let sources: std::collections::BTreeMap<(String, String), TemplateSource> = default_keys()
+            .into_iter()
+            .filter_map(|(key, lang)| Some(((key.to_string(), lang.to_string()), default_template(key, lang)?)))
+            .collect();
+        let compiled = CompiledTemplates::new(&sources);
+        for ((key, lang), source) in &sources {
+            let mut ctx = LetterContext::sample(lang);
+            ctx.customer_name = "Puig & <Fills>".into();
+            assert_eq!(
+                compiled.render(key, lang, &ctx),
+                render(source, &ctx).ok(),
+                "{lang}/{key}"
+            );
+        }
+        assert!(
+            compiled
+                .render("no_such_template", "en", &LetterContext::sample("en"))
+                .is_none()
+        );
+        assert!(!compiled.contains("no_such_template", "en"));
+    }
+
     use super::*;
 
     fn source(subject: &str, text: &str, html: &str) -> TemplateSource {

@@ -7,6 +7,7 @@ pub mod collectable;
 pub mod credit;
 pub mod customer;
 pub mod dispute;
+pub mod escalation;
 pub mod format;
 pub mod ids;
 pub mod invoice;

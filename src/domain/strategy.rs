@@ -304,6 +304,12 @@ pub enum SkipReason {
     Disputed,
     Promised,
     InPaymentPlan,
+    /// Placed with a collection agency (P15).
+    WithAgency,
+    /// A law-firm letter or small-claims case owns the invoice (P9).
+    Legal,
+    /// The goods are offered back (P8).
+    RepossessionOffered,
 }
 
 impl From<Exclusion> for SkipReason {
@@ -313,6 +319,9 @@ impl From<Exclusion> for SkipReason {
             Exclusion::Disputed => SkipReason::Disputed,
             Exclusion::Promised => SkipReason::Promised,
             Exclusion::InPaymentPlan => SkipReason::InPaymentPlan,
+            Exclusion::WithAgency => SkipReason::WithAgency,
+            Exclusion::Legal => SkipReason::Legal,
+            Exclusion::RepossessionOffered => SkipReason::RepossessionOffered,
         }
     }
 }
@@ -498,6 +507,28 @@ mod tests {
                 },
                 Decision::Skip(SkipReason::Disputed),
             ),
+            (
+                InvoiceState {
+                    exclusion: Some(Exclusion::WithAgency),
+                    ..state(100, 5)
+                },
+                Decision::Skip(SkipReason::WithAgency),
+            ),
+            (
+                InvoiceState {
+                    exclusion: Some(Exclusion::Legal),
+                    delivered: false,
+                    ..state(100, 0)
+                },
+                Decision::Skip(SkipReason::Legal),
+            ),
+            (
+                InvoiceState {
+                    exclusion: Some(Exclusion::RepossessionOffered),
+                    ..state(1, 0)
+                },
+                Decision::Skip(SkipReason::RepossessionOffered),
+            ),
         ];
         for (s, expected) in cases {
             assert_eq!(decide(&doc, &s, none), expected, "{s:?}");
@@ -506,6 +537,17 @@ mod tests {
             decide(&doc, &state(20, 0), |_| Some(20_000)),
             Decision::Skip(SkipReason::BelowMinimum)
         );
+    }
+
+    #[test]
+    fn escalation_skip_reasons_have_their_names() {
+        for (e, name) in [
+            (Exclusion::WithAgency, "with_agency"),
+            (Exclusion::Legal, "legal"),
+            (Exclusion::RepossessionOffered, "repossession_offered"),
+        ] {
+            assert_eq!(serde_json::to_value(SkipReason::from(e)).expect("json"), name);
+        }
     }
 
     #[test]

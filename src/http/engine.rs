@@ -824,6 +824,7 @@ async fn transition(
 ) -> Result<HttpResponse, AppError> {
     let (org, id, subject) = (auth.org_id, action_id(id)?, auth.subject.clone());
     let approving = to == "queued";
+    let today = state.today();
     let body = db::run(&state.pool, move |c| {
         write_transaction(c, |c| {
             let row = db::repo::actions::find_action(c, org, id)?;
@@ -851,6 +852,10 @@ async fn transition(
                 outcome.as_deref(),
             )?;
             let row = db::repo::actions::find_action(c, org, id)?;
+            if approving {
+                // An approved agency, legal or repossession step opens its escalation now.
+                service::escalations::open_from_actions(c, org, std::slice::from_ref(&row), today, &subject)?;
+            }
             ActionResponse::load_many(c, &[row])?
                 .pop()
                 .ok_or_else(|| AppError::internal("action vanished"))
@@ -860,7 +865,9 @@ async fn transition(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Approve an action that needs a manager (legal, agency).
+/// Approve an action that needs a manager (legal, agency). An approved agency placement,
+/// law-firm letter, small-claims filing or repossession offer opens its escalation
+/// (`/v1/escalations`), and its invoices leave normal dunning.
 #[utoipa::path(post, path = "/v1/actions/{id}/approve", tag = "actions",
     params(("id" = String, Path, description = "Action id")),
     responses((status = 200, description = "The approved action", body = ActionResponse),

@@ -7,6 +7,7 @@ pub mod credit;
 pub mod customers;
 pub mod disputes;
 pub mod engine;
+pub mod escalations;
 pub mod events;
 pub mod health;
 pub mod invoices;
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(engine::configure)
                 .configure(worklist::configure)
                 .configure(credit::configure)
+                .configure(escalations::configure)
                 .configure(users::configure),
         );
 }

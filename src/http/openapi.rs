@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    api_clients, collection, credit, customers, disputes, engine, events, health, invoices, payments, promises,
-    settings, token, users, worklist,
+    api_clients, collection, credit, customers, disputes, engine, escalations, events, health, invoices, payments,
+    promises, settings, token, users, worklist,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +45,7 @@ in the currency's minor-unit precision.",
         health::live, health::ready, health::metrics,
         credit::create, credit::list, credit::get, credit::patch, credit::submit, credit::decide,
         credit::check, credit::credit, credit::release, credit::open_orders, credit::risk, credit::recompute,
+        escalations::list, escalations::get, escalations::create, escalations::transition,
         users::create, users::list, users::get, users::patch,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
@@ -68,6 +69,7 @@ in the currency's minor-unit precision.",
         (name = "actions", description = "Actions planned by collection runs"),
         (name = "operations", description = "Health and metrics"),
         (name = "credit", description = "Credit applications, credit control and risk signals"),
+        (name = "escalations", description = "Credit holds, agency placements, legal cases and repossession offers"),
         (name = "users", description = "The user directory: collectors and colleagues (admin)"),
     )
 )]

@@ -1,7 +1,8 @@
 //! The "due for dunning" query the collection engine builds on: every open invoice of the
 //! organisation with its collectable amount (open minus disputed) and, when it must not be
-//! chased, why (customer paused, fully disputed, in an active payment plan, promised).
-//! Set-based: a page of invoices and four queries for the facts, whatever the page size.
+//! chased, why (placed with an agency, legal, repossession offered, customer paused, fully
+//! disputed, in an active payment plan, promised). Set-based: a page of invoices and five
+//! queries for the facts, whatever the page size.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,7 @@ use crate::db::DbConnection;
 use crate::db::repo::invoices::InvoiceRow;
 use crate::db::schema::{customers, invoices};
 use crate::domain::collectable::{Exclusion, InvoiceFacts, collectable_amount, exclusion};
+use crate::domain::escalation::{EscalationKind, strongest};
 use crate::error::AppError;
 
 #[derive(Debug, Clone)]
@@ -120,6 +122,13 @@ fn classify(
     let planned: HashSet<i64> = crate::db::repo::plans::invoices_in_active_plans(c, &ids)?
         .into_iter()
         .collect();
+    let mut escalated: HashMap<i64, Exclusion> = HashMap::new();
+    for (invoice, kind) in crate::db::repo::escalations::open_kinds_of_invoices(c, &ids)? {
+        let e = EscalationKind::parse(&kind).and_then(EscalationKind::dunning_exclusion);
+        if let Some(e) = strongest(escalated.get(&invoice).copied(), e) {
+            escalated.insert(invoice, e);
+        }
+    }
     Ok(page
         .into_iter()
         .map(|invoice| {
@@ -130,6 +139,7 @@ fn classify(
                 promised: promised.contains(&invoice.id)
                     || on_account.contains(&(invoice.customer_id, invoice.currency.clone())),
                 in_active_plan: planned.contains(&invoice.id),
+                escalated: escalated.get(&invoice.id).copied(),
             };
             let clock = invoice
                 .clock_start

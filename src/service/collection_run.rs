@@ -18,12 +18,10 @@ use utoipa::ToSchema;
 
 use crate::db::repo::actions::{self as repo, NewAction, RunRow};
 use crate::db::repo::customers::CustomerRow;
-use crate::db::repo::events::{self, NewEvent};
 use crate::db::{DbConnection, now, write_transaction};
 use crate::domain::customer::Contact;
 use crate::domain::format;
-use crate::domain::ids::Kind;
-use crate::domain::letter::{LetterContext, LetterInvoice, TemplateSource, render};
+use crate::domain::letter::{CompiledTemplates, LetterContext, LetterInvoice};
 use crate::domain::money::Currency;
 use crate::domain::strategy::{
     Decision, InvoiceState, SkipReason, Step, StepAction, StrategyDocument, consequence, decide,
@@ -104,10 +102,11 @@ pub fn run(
     repo::find_run(c, org_id, run_id)
 }
 
-/// What the run needs once: strategies, templates, the organisation's name.
+/// What the run needs once: strategies, templates (compiled once for the whole run), the
+/// organisation's name.
 struct Setup {
     strategies: StrategyBook,
-    templates: BTreeMap<(String, String), TemplateSource>,
+    templates: CompiledTemplates,
     organisation: String,
     /// Who letters name as the collector (`/v1/users`, else the collections desk).
     directory: crate::service::users::Directory,
@@ -122,7 +121,7 @@ fn execute(
 ) -> Result<RunSummary, AppError> {
     let setup = Setup {
         strategies: StrategyBook::load(c, org_id)?,
-        templates: template_index(c, org_id)?,
+        templates: CompiledTemplates::new(&template_index(c, org_id)?),
         organisation: crate::db::repo::organizations::find(c, org_id)?.name,
         directory: crate::service::users::Directory::load(c, org_id)?,
     };
@@ -335,20 +334,10 @@ fn run_chunk(
         .flat_map(|p| p.resend.iter().map(|i| i.invoice.id))
         .collect();
     repo::restart_clock(c, &resent, as_of)?;
-    let credit_holds: Vec<NewEvent> = inserted
-        .iter()
-        .filter(|a| a.action == StepAction::CreditHold.as_str())
-        .map(|a| {
-            NewEvent::new(
-                org_id,
-                "customer.credit_hold_requested",
-                Kind::Customer.encode(a.customer_id),
-                Some(a.customer_id),
-                serde_json::json!({"action_id": Kind::Action.encode(a.id), "run_id": Kind::Run.encode(run_id)}),
-            )
-        })
-        .collect();
-    events::insert_many(c, &credit_holds)
+    // Credit holds and escalation steps that need no approval open their escalations now
+    // (the others when a manager approves the action).
+    crate::service::escalations::open_from_actions(c, org_id, &inserted, as_of, "collection-run")?;
+    Ok(())
 }
 
 fn skip_name(reason: SkipReason) -> String {
@@ -443,19 +432,21 @@ fn action_for(
 ) -> NewAction {
     let customer = plan.customer;
     let lang = customer.language.clone();
-    let template = setup
+    let key = step.template_key();
+    let template_lang = if setup.templates.contains(key, &lang) {
+        lang.as_str()
+    } else {
+        "en"
+    };
+    let rendered = setup
         .templates
-        .get(&(step.template_key().to_string(), lang.clone()))
-        .or_else(|| {
-            setup
-                .templates
-                .get(&(step.template_key().to_string(), "en".to_string()))
-        });
-    let rendered = template.and_then(|t| {
-        let mut ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
-        setup.directory.sign(&mut ctx, customer);
-        render(t, &ctx).ok()
-    });
+        .contains(key, template_lang)
+        .then(|| {
+            let mut ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
+            setup.directory.sign(&mut ctx, customer);
+            setup.templates.render(key, template_lang, &ctx)
+        })
+        .flatten();
     let status = if step.requires_approval {
         "awaiting_approval"
     } else {

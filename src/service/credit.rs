@@ -20,6 +20,7 @@ use crate::db::repo::customers::{self as customer_repo, CustomerRow};
 use crate::db::repo::events::{self, NewEvent};
 use crate::db::repo::tasks::{self, NewTask};
 use crate::domain::credit::{self, CheckOutcome, CreditFacts, CreditStatus, Exposure, HoldReason};
+use crate::domain::escalation::{EscalationKind, Flag as EscalationFlag};
 use crate::domain::ids::Kind;
 use crate::domain::money::{self, Currency};
 use crate::domain::risk::{self, OpenInvoice, PaidInvoice, RecentlyPaid, RiskAssessment, RiskHistory, Signal};
@@ -93,6 +94,23 @@ fn compute_chunk(
     let days = |n: u64| as_of - chrono::Days::new(n);
     let recent_from = days(risk::RECENT_DAYS);
     let docs = repo::open_documents(c, &ids)?;
+    let mut hold_since: HashMap<i64, NaiveDate> = HashMap::new();
+    let mut flags: HashMap<i64, (bool, bool)> = HashMap::new();
+    for (cust, kind, opened_on) in crate::db::repo::escalations::open_of_customers(c, &ids)? {
+        let Some(kind) = EscalationKind::parse(&kind) else {
+            continue;
+        };
+        if kind == EscalationKind::CreditHold {
+            let since = hold_since.entry(cust).or_insert(opened_on);
+            *since = (*since).min(opened_on);
+        }
+        let f = flags.entry(cust).or_default();
+        match kind.flag() {
+            Some(EscalationFlag::WithAgency) => f.0 = true,
+            Some(EscalationFlag::Legal) => f.1 = true,
+            None => {}
+        }
+    }
     let unapplied = repo::unapplied(c, &ids)?;
     let broken = repo::facts_since(c, &ids, "promise_broken", days(365))?;
     let reversed = repo::facts_since(c, &ids, "payment_reversed", days(risk::BEFORE_DAYS))?;
@@ -204,6 +222,7 @@ fn compute_chunk(
             broken_promise_dates: broken_dates.clone(),
             plan_defaulted_on: default_by.get(&id).copied(),
             release_until: snapshot.as_ref().and_then(|s| s.release_until),
+            strategy_hold_since: hold_since.get(&id).copied(),
         };
         let reasons = credit::hold_reasons(&facts, &s.credit, as_of);
         let status = credit::status(&reasons, facts.release_until, as_of);
@@ -231,6 +250,8 @@ fn compute_chunk(
             flag_over_limit: facts.over_limit(),
             flag_at_risk: assessment.has_history && risk::at_risk(&assessment),
             flag_in_dispute: in_dispute.get(&id).copied().unwrap_or(false),
+            flag_with_agency: flags.get(&id).is_some_and(|f| f.0),
+            flag_legal: flags.get(&id).is_some_and(|f| f.1),
         };
         let at = crate::db::now();
         let exposures = exposure
@@ -277,6 +298,7 @@ pub fn refresh_customers(
     let mut summary = RefreshSummary::default();
     for chunk in ids.chunks(1000) {
         lock_customers(c, org_id, chunk)?;
+        crate::service::escalations::release_settled_holds(c, org_id, chunk, as_of)?;
         let computed = compute(c, org_id, &s, chunk, as_of)?;
         persist(c, org_id, chunk, computed, as_of, &mut summary)?;
     }
@@ -312,6 +334,7 @@ pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Resul
     loop {
         let ids = repo::customer_ids_page(c, org_id, after, 1000)?;
         let Some(last) = ids.last().copied() else { break };
+        crate::service::escalations::release_settled_holds(c, org_id, &ids, as_of)?;
         let computed = compute(c, org_id, &s, &ids, as_of)?;
         persist(c, org_id, &ids, computed, as_of, &mut summary)?;
         after = last;
@@ -417,6 +440,7 @@ fn persist(
             risk_signals: serde_json::to_string(&x.assessment.signals).unwrap_or_else(|_| "[]".into()),
             risk_computed_on: Some(as_of),
             updated_at: at,
+            strategy_hold_since: x.facts.strategy_hold_since,
         });
         exposures.extend(x.exposures);
     }
@@ -491,6 +515,7 @@ fn facts_of(c: &mut DbConnection, customer: &CustomerRow) -> Result<(CreditFacts
             .unwrap_or_default(),
         plan_defaulted_on: snapshot.as_ref().and_then(|s| s.plan_defaulted_on),
         release_until: snapshot.as_ref().and_then(|s| s.release_until),
+        strategy_hold_since: snapshot.as_ref().and_then(|s| s.strategy_hold_since),
     };
     Ok((facts, snapshot))
 }
@@ -775,9 +800,9 @@ pub struct CustomerFlags {
     pub over_limit: bool,
     pub at_risk: bool,
     pub in_dispute: bool,
-    /// Always false until agency placements exist (collection engine, issue 6).
+    /// An agency placement of the customer is open (`/v1/escalations`).
     pub with_agency: bool,
-    /// Always false until legal escalations exist (collection engine, issue 6).
+    /// A law-firm letter or small-claims case of the customer is open.
     pub legal: bool,
 }
 
@@ -793,8 +818,8 @@ impl CustomerFlags {
             over_limit: c.flag_over_limit,
             at_risk: c.flag_at_risk,
             in_dispute: c.flag_in_dispute,
-            with_agency: false,
-            legal: false,
+            with_agency: c.flag_with_agency,
+            legal: c.flag_legal,
         }
     }
 }
@@ -809,6 +834,8 @@ fn columns_of(r: &CustomerRow) -> CustomerCreditColumns {
         flag_over_limit: r.flag_over_limit,
         flag_at_risk: r.flag_at_risk,
         flag_in_dispute: r.flag_in_dispute,
+        flag_with_agency: r.flag_with_agency,
+        flag_legal: r.flag_legal,
     }
 }
 

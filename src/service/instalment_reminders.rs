@@ -18,7 +18,7 @@ use crate::db::repo::actions::{self as actions_repo, NewAction};
 use crate::db::repo::customers::CustomerRow;
 use crate::db::repo::plans::{self as repo, InstalmentRow, PlanRow};
 use crate::domain::format;
-use crate::domain::letter::{LetterInstalment, TemplateSource, render};
+use crate::domain::letter::{CompiledTemplates, LetterInstalment};
 use crate::domain::money::Currency;
 use crate::domain::plan::{InstalmentFacts, default_consequence, fill, remind_instalment};
 use crate::domain::strategy::{StepAction, Tone};
@@ -33,7 +33,7 @@ pub const STEP_KEY: &str = "plan_instalment_reminder";
 /// What the reminders need once per run.
 pub struct ReminderSetup<'a> {
     pub organisation: &'a str,
-    pub templates: &'a BTreeMap<(String, String), TemplateSource>,
+    pub templates: &'a CompiledTemplates,
     pub directory: &'a Directory,
     pub strategies: &'a StrategyBook,
 }
@@ -243,11 +243,12 @@ fn action(
     let reply_by = due.iter().map(|d| d.reply_by).min().unwrap_or(as_of).max(as_of);
     ctx.reply_by = format::date(reply_by, lang);
     ctx.consequence = default_consequence(lang, &ctx.total_open);
-    let template = setup
-        .templates
-        .get(&(STEP_KEY.to_string(), customer.language.clone()))
-        .or_else(|| setup.templates.get(&(STEP_KEY.to_string(), "en".to_string())));
-    let rendered = template.and_then(|t| render(t, &ctx).ok());
+    let template_lang = if setup.templates.contains(STEP_KEY, lang) {
+        lang
+    } else {
+        "en"
+    };
+    let rendered = setup.templates.render(STEP_KEY, template_lang, &ctx);
     let version = setup
         .strategies
         .for_customer(customer, 0, customer.risk_class.as_deref())

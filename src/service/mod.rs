@@ -9,6 +9,7 @@ pub mod credit_applications;
 pub mod customers;
 pub mod directory;
 pub mod disputes;
+pub mod escalations;
 pub mod hooks;
 pub mod idempotency;
 pub mod instalment_reminders;

@@ -8,6 +8,7 @@ mod credit;
 mod customers;
 mod disputes;
 mod engine;
+mod escalations;
 mod health;
 mod invoices;
 mod openapi;

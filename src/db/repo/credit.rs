@@ -31,6 +31,7 @@ pub struct SnapshotRow {
     pub risk_signals: String,
     pub risk_computed_on: Option<NaiveDate>,
     pub updated_at: NaiveDateTime,
+    pub strategy_hold_since: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -69,6 +70,7 @@ pub struct SnapshotValues {
     pub risk_signals: String,
     pub risk_computed_on: Option<NaiveDate>,
     pub updated_at: NaiveDateTime,
+    pub strategy_hold_since: Option<NaiveDate>,
 }
 
 pub fn snapshot(c: &mut DbConnection, customer_id: i64) -> Result<Option<SnapshotRow>, AppError> {
@@ -127,6 +129,7 @@ pub fn upsert_snapshots(c: &mut DbConnection, rows: &[SnapshotValues]) -> Result
                 customer_credit::risk_signals.eq(excluded(customer_credit::risk_signals)),
                 customer_credit::risk_computed_on.eq(excluded(customer_credit::risk_computed_on)),
                 customer_credit::updated_at.eq(excluded(customer_credit::updated_at)),
+                customer_credit::strategy_hold_since.eq(excluded(customer_credit::strategy_hold_since)),
             ))
             .execute(c))?;
     }
@@ -231,6 +234,8 @@ pub struct CustomerCreditColumns {
     pub flag_over_limit: bool,
     pub flag_at_risk: bool,
     pub flag_in_dispute: bool,
+    pub flag_with_agency: bool,
+    pub flag_legal: bool,
 }
 
 /// Writes the derived columns of one customer (called only for customers whose values
@@ -254,6 +259,8 @@ pub fn set_customer_columns(
         customers::flag_over_limit.eq(v.flag_over_limit),
         customers::flag_at_risk.eq(v.flag_at_risk),
         customers::flag_in_dispute.eq(v.flag_in_dispute),
+        customers::flag_with_agency.eq(v.flag_with_agency),
+        customers::flag_legal.eq(v.flag_legal),
         // The flags are part of the customer as the API shows it: an ERP pulling
         // `updated_since` and a client holding an ETag must see that it changed.
         customers::version.eq(customers::version + 1),

@@ -42,6 +42,9 @@ pub struct CustomerRow {
     pub flag_over_limit: bool,
     pub flag_at_risk: bool,
     pub flag_in_dispute: bool,
+    /// Derived from open escalations (`service::escalations`).
+    pub flag_with_agency: bool,
+    pub flag_legal: bool,
 }
 
 impl CustomerRow {

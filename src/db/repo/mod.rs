@@ -7,6 +7,7 @@ pub mod credit;
 pub mod credit_applications;
 pub mod customers;
 pub mod disputes;
+pub mod escalations;
 pub mod events;
 pub mod idempotency;
 pub mod invoices;
