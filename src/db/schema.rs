@@ -307,6 +307,7 @@ diesel::table! {
         amount_minor -> BigInt,
         paid_minor -> BigInt,
         status -> Text,
+        reminded_on -> Nullable<Date>,
     }
 }
 
@@ -549,6 +550,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    action_instalments (action_id, instalment_id) {
+        action_id -> BigInt,
+        instalment_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        subject -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        roles -> Text,
+        team -> Nullable<Text>,
+        language -> Nullable<Text>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     escalation_invoices (escalation_id, invoice_id) {
         escalation_id -> BigInt,
         invoice_id -> BigInt,
@@ -572,6 +598,7 @@ diesel::table! {
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(escalation_invoices -> escalations (escalation_id));
 diesel::joinable!(escalation_invoices -> invoices (invoice_id));
+diesel::joinable!(action_instalments -> actions (action_id));
 diesel::joinable!(strategy_versions -> strategies (strategy_id));
 diesel::joinable!(action_invoices -> actions (action_id));
 diesel::joinable!(promise_invoices -> promises (promise_id));
@@ -614,4 +641,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     escalations,
     escalation_invoices,
     escalation_transitions,
+    action_instalments,
+    users,
 );

@@ -25,6 +25,24 @@ pub struct LetterInvoice {
     pub days_overdue: i64,
 }
 
+/// One overdue payment-plan instalment as the instalment reminder lists it (values already
+/// formatted for the language).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"number": 2, "count": 4, "due_date": "15/11/2026", "amount": "362,50 €",
+    "outstanding": "362,50 €", "days_overdue": 8, "invoices": "2026/0042 y 2026/0057"}))]
+pub struct LetterInstalment {
+    /// Position in the plan (1-based) and the plan's number of instalments.
+    pub number: i64,
+    pub count: i64,
+    pub due_date: String,
+    pub amount: String,
+    /// What is still unpaid of the instalment.
+    pub outstanding: String,
+    pub days_overdue: i64,
+    /// The invoices the plan covers, joined for the language (`2026/0042 and 2026/0057`).
+    pub invoices: String,
+}
+
 /// Every variable a template may use.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
@@ -56,6 +74,9 @@ pub struct LetterContext {
     pub last_reminder_date: Option<String>,
     pub consequence: String,
     pub reply_by: String,
+    /// Overdue payment-plan instalments (the `plan_instalment_reminder`); empty otherwise.
+    #[serde(default)]
+    pub instalments: Vec<LetterInstalment>,
 }
 
 impl LetterContext {
@@ -101,6 +122,15 @@ impl LetterContext {
                 language,
             ),
             reply_by: date(2026, 11, 30),
+            instalments: vec![LetterInstalment {
+                number: 2,
+                count: 4,
+                due_date: date(2026, 11, 15),
+                amount: money(36_250),
+                outstanding: money(36_250),
+                days_overdue: 8,
+                invoices: crate::domain::format::join(&["2026/0042".to_string(), "2026/0057".to_string()], language),
+            }],
         }
     }
 }

@@ -22,4 +22,5 @@ pub mod scorecard;
 pub mod settings;
 pub mod strategy;
 pub mod text;
+pub mod user;
 pub mod worklist;

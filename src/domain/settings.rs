@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::allocation::Rule;
 use crate::domain::credit::CreditSettings;
+use crate::domain::user::CollectionsContact;
 use crate::error::{FieldError, Violations};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,6 +34,10 @@ pub struct OrgSettings {
     /// Credit control: application completeness, scorecard weights, hold rules.
     #[serde(default)]
     pub credit: CreditSettings,
+    /// The collections desk letters name when a customer has no collector in the user
+    /// directory (`/v1/users`).
+    #[serde(default)]
+    pub collections_contact: Option<CollectionsContact>,
 }
 
 fn default_tolerance() -> u32 {
@@ -55,6 +60,7 @@ impl Default for OrgSettings {
             promise_min_share_percent: 0,
             plan_grace_days: default_grace(),
             credit: CreditSettings::default(),
+            collections_contact: None,
         }
     }
 }
@@ -87,6 +93,9 @@ impl OrgSettings {
         }
         if let Err(errors) = self.credit.validate() {
             v.extend_prefixed("credit.", errors);
+        }
+        if let Some(Err(errors)) = self.collections_contact.as_ref().map(CollectionsContact::validate) {
+            v.extend_prefixed("collections_contact.", errors);
         }
         v.finish()
     }

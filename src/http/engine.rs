@@ -683,6 +683,8 @@ pub async fn preview(
                     as_of,
                     None,
                 );
+                let subjects: Vec<String> = customer.collector.iter().cloned().collect();
+                service::users::Directory::load_subjects(c, org, &subjects)?.sign(&mut ctx, &customer);
                 if t.language != customer.language {
                     // Preview the template's own language even for a customer who reads another.
                     ctx.consequence = crate::domain::strategy::consequence(None, &t.language);

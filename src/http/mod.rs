@@ -16,6 +16,7 @@ pub mod payments;
 pub mod promises;
 pub mod settings;
 pub mod token;
+pub mod users;
 pub mod worklist;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError, UrlencodedError};
@@ -55,7 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(engine::configure)
                 .configure(worklist::configure)
                 .configure(credit::configure)
-                .configure(escalations::configure),
+                .configure(escalations::configure)
+                .configure(users::configure),
         );
 }
 

@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
     api_clients, collection, credit, customers, disputes, engine, escalations, events, health, invoices, payments,
-    promises, settings, token, worklist,
+    promises, settings, token, users, worklist,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +47,7 @@ in the currency's minor-unit precision.",
         credit::create, credit::list, credit::get, credit::patch, credit::submit, credit::decide,
         credit::check, credit::credit, credit::release, credit::open_orders, credit::risk, credit::recompute,
         escalations::list, escalations::get, escalations::create, escalations::transition,
+        users::create, users::list, users::get, users::patch,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -70,6 +71,7 @@ in the currency's minor-unit precision.",
         (name = "operations", description = "Health and metrics"),
         (name = "credit", description = "Credit applications, credit control and risk signals"),
         (name = "escalations", description = "Credit holds, agency placements, legal cases and repossession offers"),
+        (name = "users", description = "The user directory: collectors and colleagues (admin)"),
     )
 )]
 pub struct ApiDoc;

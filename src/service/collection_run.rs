@@ -118,6 +118,8 @@ struct Setup {
     strategies: StrategyBook,
     templates: CompiledTemplates,
     organisation: String,
+    /// Who letters name as the collector (`/v1/users`, else the collections desk).
+    directory: crate::service::users::Directory,
 }
 
 fn execute(
@@ -131,6 +133,13 @@ fn execute(
         strategies: StrategyBook::load(c, org_id)?,
         templates: CompiledTemplates::new(&template_index(c, org_id)?),
         organisation: crate::db::repo::organizations::find(c, org_id)?.name,
+        directory: crate::service::users::Directory::load(c, org_id)?,
+    };
+    let reminders = crate::service::instalment_reminders::ReminderSetup {
+        organisation: &setup.organisation,
+        templates: &setup.templates,
+        directory: &setup.directory,
+        strategies: &setup.strategies,
     };
     let mut summary = RunSummary::default();
     let mut after = 0;
@@ -139,7 +148,19 @@ fn execute(
         let Some(last) = customers.last().copied() else { break };
         after = last;
         write_transaction(c, |c| {
-            run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut summary)
+            run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut summary)?;
+            // Invoices in an active plan are skipped above; their overdue instalments are
+            // chased here.
+            crate::service::instalment_reminders::remind(
+                c,
+                org_id,
+                run_id,
+                as_of,
+                dry_run,
+                &reminders,
+                &customers,
+                &mut summary,
+            )
         })?;
     }
     Ok(summary)
@@ -187,7 +208,9 @@ fn run_chunk(
             .filter(|i| i.days_past_due > 0)
             .map(|i| i.collectable_minor)
             .sum();
-        let chosen = setup.strategies.for_customer(customer, overdue, None);
+        let chosen = setup
+            .strategies
+            .for_customer(customer, overdue, customer.risk_class.as_deref());
         let mut plan = Plan {
             customer,
             version_id: chosen.map(|(v, _)| v.id),
@@ -399,6 +422,7 @@ pub fn letter_context(
         last_reminder_date: last_reminder.map(|d| format::date(d, lang)),
         consequence: consequence(next, lang),
         reply_by: format::date(as_of + chrono::Days::new(7), lang),
+        instalments: Vec::new(),
     }
 }
 
@@ -428,7 +452,8 @@ fn action_for(
         .templates
         .contains(key, template_lang)
         .then(|| {
-            let ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
+            let mut ctx = letter_context(&setup.organisation, customer, contact.as_ref(), invoices, as_of, next);
+            setup.directory.sign(&mut ctx, customer);
             setup.templates.render(key, template_lang, &ctx)
         })
         .flatten();

@@ -13,12 +13,14 @@ pub mod disputes;
 pub mod escalations;
 pub mod hooks;
 pub mod idempotency;
+pub mod instalment_reminders;
 pub mod invoices;
 pub mod payments;
 pub mod plans;
 pub mod promises;
 pub mod statements;
 pub mod strategies;
+pub mod users;
 pub mod worklist;
 
 use serde::{Deserialize, Serialize};

@@ -250,6 +250,7 @@ pub fn evaluate(
         paid_to.entry(invoice).or_default().push((amount, received));
     }
     let mut new_events = Vec::new();
+    let mut paid_instalments = Vec::new();
     for plan in &plans {
         let paid: i64 = covered
             .get(&plan.id)
@@ -263,6 +264,9 @@ pub fn evaluate(
         let schedule: Vec<(NaiveDate, i64)> = rows.iter().map(|r| (r.due_date, r.amount_minor)).collect();
         let states = fill(&schedule, paid, as_of);
         for (row, state) in rows.iter().zip(&states) {
+            if state.status == crate::domain::plan::InstalmentStatus::Paid {
+                paid_instalments.push(row.id);
+            }
             if row.paid_minor != state.paid || row.status != state.status.as_str() {
                 repo::set_instalment(c, row.id, state.paid, state.status.as_str())?;
             }
@@ -302,5 +306,6 @@ pub fn evaluate(
             serde_json::json!({"total_minor": plan.total_minor, "paid_minor": paid, "currency": plan.currency}),
         ));
     }
+    crate::service::instalment_reminders::cancel_paid_reminders(c, &paid_instalments)?;
     events::insert_many(c, &new_events)
 }

@@ -184,16 +184,22 @@ fn rules_match(rules: &AssignmentRules, customer: &CustomerRow, overdue_minor: i
 
 /// Per collector: whether they acknowledged the published versions, and their overdue work.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"collector": "marta", "unacknowledged": ["stg_2 v2"], "overdue_tasks": 2, "overdue_actions": 1}))]
+#[schema(example = json!({"collector": "laura.marti", "display_name": "Laura Martí", "in_directory": true,
+    "unacknowledged": ["stg_1 v2"], "overdue_tasks": 1, "overdue_actions": 0}))]
 pub struct CollectorCompliance {
     pub collector: String,
+    /// The collector's name in the user directory, when listed there.
+    pub display_name: Option<String>,
+    /// Whether the collector is an active user of the directory (`/v1/users`).
+    pub in_directory: bool,
     /// Published strategy versions (`strategy_id` v`version`) not yet acknowledged.
     pub unacknowledged: Vec<String>,
     pub overdue_tasks: i64,
     pub overdue_actions: i64,
 }
 
-/// The compliance view (P14) over the collectors named on customers, tasks and actions.
+/// The compliance view (P14) over the active collectors of the user directory and the
+/// collectors named on customers, tasks and actions (users marked inactive are left out).
 pub fn compliance(
     c: &mut DbConnection,
     org_id: i64,
@@ -229,7 +235,19 @@ pub fn compliance(
             collectors.push(a.clone());
         }
     }
+    let directory = crate::db::repo::users::all(c, org_id)?;
+    for u in &directory {
+        if u.active && u.role_names().iter().any(|r| r == "collector") && !collectors.contains(&u.subject) {
+            collectors.push(u.subject.clone());
+        }
+    }
+    collectors.retain(|s| !directory.iter().any(|u| !u.active && u.subject == *s));
     collectors.sort();
+    let names: HashMap<&str, &str> = directory
+        .iter()
+        .filter(|u| u.active)
+        .map(|u| (u.subject.as_str(), u.display_name.as_str()))
+        .collect();
     let published = repo::published(c, org_id)?;
     let ids: Vec<i64> = published.iter().map(|(v, _)| v.id).collect();
     let acks = repo::acknowledgements(c, &ids)?;
@@ -251,6 +269,8 @@ pub fn compliance(
                 .collect(),
             overdue_tasks: tasks_by.get(&collector).copied().unwrap_or(0),
             overdue_actions: actions_by.get(&collector).copied().unwrap_or(0),
+            display_name: names.get(collector.as_str()).map(|n| n.to_string()),
+            in_directory: names.contains_key(collector.as_str()),
             collector,
         })
         .collect())

@@ -15,6 +15,7 @@ use crate::db::repo::tasks::{self, NewTask, TaskRow};
 use crate::db::schema::{actions, invoices, tasks as tasks_table};
 use crate::domain::ids::Kind;
 use crate::domain::money::format_stored;
+use crate::domain::user::CollectorContact;
 use crate::domain::worklist::{pareto_top, priority, window_state};
 use crate::error::{AppError, Violations};
 use crate::service::disputes::DisputeInput;
@@ -58,6 +59,8 @@ pub struct WorkContext {
     pub open_disputes: Vec<String>,
     /// The step's script or message, in the customer's language.
     pub script: Option<String>,
+    /// The account's collector, from the user directory (`/v1/users`).
+    pub collector: CollectorContact,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -195,9 +198,15 @@ pub fn worklist(
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
+    let mut subjects: Vec<String> = customers.values().filter_map(|r| r.collector.clone()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let directory = crate::service::users::Directory::load_subjects(c, org_id, &subjects)?;
     let mut contexts: HashMap<i64, (WorkContext, i64)> = HashMap::new();
     for id in &customer_ids {
-        contexts.insert(*id, context(c, org_id, *id, customers.get(id), today)?);
+        let (mut ctx, dpd) = context(c, org_id, *id, customers.get(id), today)?;
+        ctx.collector = directory.contact(customers.get(id).and_then(|r| r.collector.as_deref()));
+        contexts.insert(*id, (ctx, dpd));
     }
     let mut items = Vec::new();
     let mut later = Vec::new();
@@ -311,6 +320,7 @@ fn context(
                 .map(|d| Kind::Dispute.encode(d.id))
                 .collect(),
             script: None,
+            collector: CollectorContact::default(),
         },
         max_dpd,
     ))

@@ -90,8 +90,8 @@ async fn default_strategy_and_templates_exist_from_the_start(app: TestApp) {
     let templates = app.get("/v1/templates?limit=500").await.expect(200).body;
     assert_eq!(
         templates["items"].as_array().map(Vec::len),
-        Some(45),
-        "9 templates in 5 languages"
+        Some(50),
+        "10 templates in 5 languages"
     );
 }
 

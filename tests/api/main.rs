@@ -14,6 +14,8 @@ mod health;
 mod invoices;
 mod openapi;
 mod payments;
+mod plan_reminders;
 mod promises;
 mod tenancy;
+mod users;
 mod worklist;

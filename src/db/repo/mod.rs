@@ -19,3 +19,4 @@ pub mod plans;
 pub mod promises;
 pub mod strategies;
 pub mod tasks;
+pub mod users;

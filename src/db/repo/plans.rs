@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{payment_plans, plan_instalments, plan_invoices};
+use crate::db::schema::{action_instalments, actions, invoices, payment_plans, plan_instalments, plan_invoices};
 use crate::db::{DbConnection, now};
 use crate::dispatch;
 use crate::error::AppError;
@@ -40,6 +40,8 @@ pub struct InstalmentRow {
     pub amount_minor: i64,
     pub paid_minor: i64,
     pub status: String,
+    /// The day the collection run reminded the instalment as overdue (once).
+    pub reminded_on: Option<NaiveDate>,
 }
 
 pub struct NewPlan<'a> {
@@ -242,4 +244,77 @@ pub fn list(
         q = q.filter(payment_plans::updated_at.ge(t));
     }
     Ok(q.load(c)?)
+}
+
+/// Records that instalments were reminded on a date (one statement per 1 000).
+pub fn mark_reminded(c: &mut DbConnection, instalment_ids: &[i64], on: NaiveDate) -> Result<(), AppError> {
+    for chunk in instalment_ids.chunks(1000) {
+        diesel::update(plan_instalments::table.filter(plan_instalments::id.eq_any(chunk)))
+            .set(plan_instalments::reminded_on.eq(on))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// Links reminder actions to the instalments they chase.
+pub fn link_actions(c: &mut DbConnection, rows: &[(i64, i64)]) -> Result<(), AppError> {
+    for chunk in rows.chunks(1000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(a, i)| {
+                (
+                    action_instalments::action_id.eq(*a),
+                    action_instalments::instalment_id.eq(*i),
+                )
+            })
+            .collect();
+        dispatch!(c, |c| diesel::insert_into(action_instalments::table)
+            .values(&values)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Reminders not yet delivered or done that chase any of these instalments, with every
+/// instalment each of them chases: `(action, instalment)`.
+pub fn pending_reminders(c: &mut DbConnection, instalment_ids: &[i64]) -> Result<Vec<(i64, i64)>, AppError> {
+    let mut action_ids = Vec::new();
+    for chunk in instalment_ids.chunks(1000) {
+        action_ids.extend(
+            action_instalments::table
+                .inner_join(actions::table)
+                .filter(action_instalments::instalment_id.eq_any(chunk))
+                .filter(actions::status.eq_any(["planned", "queued", "awaiting_approval"]))
+                .select(action_instalments::action_id)
+                .distinct()
+                .load::<i64>(c)?,
+        );
+    }
+    action_ids.sort_unstable();
+    action_ids.dedup();
+    let mut out = Vec::new();
+    for chunk in action_ids.chunks(1000) {
+        out.extend(
+            action_instalments::table
+                .filter(action_instalments::action_id.eq_any(chunk))
+                .select((action_instalments::action_id, action_instalments::instalment_id))
+                .load::<(i64, i64)>(c)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Invoice numbers by id.
+pub fn invoice_numbers(c: &mut DbConnection, invoice_ids: &[i64]) -> Result<Vec<(i64, String)>, AppError> {
+    let mut out = Vec::new();
+    for chunk in invoice_ids.chunks(1000) {
+        out.extend(
+            invoices::table
+                .filter(invoices::id.eq_any(chunk))
+                .select((invoices::id, invoices::number))
+                .order(invoices::id.asc())
+                .load::<(i64, String)>(c)?,
+        );
+    }
+    Ok(out)
 }
