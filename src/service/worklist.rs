@@ -47,7 +47,9 @@ pub struct ContactSummary {
         }
     ],
     "open_promises": [], "open_disputes": ["dsp_1"],
-    "script": "Trucada a Ferreteria Puig: factures 2026/0031 i 2026/0042 vençudes, 3.560,00 € en total. Demaneu una data de pagament."
+    "script": "Trucada a Ferreteria Puig: factures 2026/0031 i 2026/0042 vençudes, 3.560,00 € en total. Demaneu una data de pagament.",
+    "collector": {"subject": "laura.marti", "name": "Laura Martí", "email": "laura.marti@example.com",
+                  "phone": "+34 933 000 222", "source": "directory"}
 }))]
 pub struct WorkContext {
     pub customer_name: String,
