@@ -178,9 +178,20 @@ pub fn open_from_actions(
             .and_then(|a| a.approved_by.as_deref());
         new_events.push(opened_event(org_id, e, items.len(), approver));
     }
+    let stopping: HashSet<i64> = inserted
+        .iter()
+        .filter(|e| EscalationKind::parse(&e.kind).is_some_and(|k| k.dunning_exclusion().is_some()))
+        .map(|e| e.id)
+        .collect();
+    let taken_over: Vec<i64> = rows
+        .iter()
+        .filter(|(e, _, _)| stopping.contains(e))
+        .map(|(_, i, _)| *i)
+        .collect();
     repo::insert_invoices(c, &rows)?;
     repo::insert_transitions(c, &transitions)?;
     events::insert_many(c, &new_events)?;
+    hooks::cancel_escalated_actions(c, &taken_over, &ids)?;
     let mut customers: Vec<i64> = due.iter().map(|a| a.customer_id).collect();
     customers.sort_unstable();
     customers.dedup();
@@ -413,6 +424,10 @@ pub fn create(
         }],
     )?;
     events::insert_many(c, &[opened_event(org_id, &row, links.len(), None)])?;
+    if kind.dunning_exclusion().is_some() {
+        let taken_over: Vec<i64> = links.iter().map(|(_, i, _)| *i).collect();
+        hooks::cancel_escalated_actions(c, &taken_over, &[])?;
+    }
     hooks::credit_inputs_changed(c, org_id, &[customer.id])?;
     Ok(row)
 }

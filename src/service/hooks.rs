@@ -37,22 +37,37 @@ pub fn cash_applied(conn: &mut DbConnection, org_id: i64, invoice_ids: &[i64]) -
 /// Cancels actions not yet delivered whose invoices are all paid now: nobody is chased for
 /// money that has arrived (P2).
 pub fn cancel_settled_actions(conn: &mut DbConnection, invoice_ids: &[i64]) -> Result<(), AppError> {
-    cancel_pending_actions(conn, invoice_ids, "paid before delivery", |open, _| open == 0)
+    cancel_pending_actions(conn, invoice_ids, &[], "paid before delivery", |open, _| open == 0)
 }
 
 /// Cancels actions not yet delivered for invoices a new promise covers.
 pub fn cancel_promised_actions(conn: &mut DbConnection, invoice_ids: &[i64]) -> Result<(), AppError> {
-    cancel_pending_actions(conn, invoice_ids, "promise to pay taken before delivery", |_, _| true)
+    cancel_pending_actions(
+        conn,
+        invoice_ids,
+        &[],
+        "promise to pay taken before delivery",
+        |_, _| true,
+    )
+}
+
+/// Cancels actions not yet done for invoices an agency placement, a legal step or a
+/// repossession offer just took over: normal dunning stops for them. The actions that
+/// opened the escalations (`keep`) go on.
+pub fn cancel_escalated_actions(conn: &mut DbConnection, invoice_ids: &[i64], keep: &[i64]) -> Result<(), AppError> {
+    cancel_pending_actions(conn, invoice_ids, keep, "escalated before delivery", |_, _| true)
 }
 
 fn cancel_pending_actions(
     conn: &mut DbConnection,
     invoice_ids: &[i64],
+    keep: &[i64],
     reason: &str,
     settled: impl Fn(i64, i64) -> bool,
 ) -> Result<(), AppError> {
     use crate::db::repo::actions as repo;
-    let pending = repo::pending_actions_for_invoices(conn, invoice_ids)?;
+    let mut pending = repo::pending_actions_for_invoices(conn, invoice_ids)?;
+    pending.retain(|a| !keep.contains(a));
     if pending.is_empty() {
         return Ok(());
     }

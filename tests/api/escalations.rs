@@ -16,6 +16,7 @@ both_engines!(
     a_manager_opens_and_releases_a_hold_with_a_reason,
     illegal_transitions_are_refused_and_write_nothing,
     roles_and_tenancy,
+    an_agency_placement_cancels_the_reminders_not_yet_delivered,
 );
 
 fn today() -> NaiveDate {
@@ -477,4 +478,56 @@ async fn roles_and_tenancy(app: TestApp) {
         1,
         "the refused requests wrote nothing"
     );
+}
+
+async fn an_agency_placement_cancels_the_reminders_not_yet_delivered(app: TestApp) {
+    // An action is cancelled when every invoice it chases was taken over (like a payment:
+    // a letter that also chases other unpaid invoices still goes).
+    let c = customer(&app, "C-1").await;
+    let placed = invoice(&app, &c, "F-1", "100.00", 20).await;
+    let other = customer(&app, "C-2").await;
+    invoice(&app, &other, "G-1", "70.00", 20).await;
+    run(&app, today()).await;
+    let pending = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| matches!(a["status"].as_str(), Some("queued" | "planned" | "awaiting_approval")))
+            .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let before = pending(&app.get(&format!("/v1/actions?customer_id={c}")).await.expect(200).body);
+    assert!(!before.is_empty(), "the run chased the overdue invoice");
+    let others = pending(
+        &app.get(&format!("/v1/actions?customer_id={other}"))
+            .await
+            .expect(200)
+            .body,
+    );
+    assert!(!others.is_empty());
+    app.send(
+        Method::POST,
+        "/v1/escalations",
+        Some(&app.token("manager")),
+        Some(
+            &json!({"customer_id": c, "kind": "agency_placement", "invoice_ids": [placed],
+            "agency": "Cobros Norte SL", "reason": "No answer after three calls"}),
+        ),
+    )
+    .await
+    .expect(201);
+    for id in &before {
+        let action = app.get(&format!("/v1/actions/{id}")).await.expect(200).body;
+        assert_eq!(action["status"], "cancelled", "{id}");
+        assert_eq!(action["outcome"], "escalated before delivery", "{id}");
+    }
+    let after = pending(
+        &app.get(&format!("/v1/actions?customer_id={other}"))
+            .await
+            .expect(200)
+            .body,
+    );
+    assert_eq!(after, others, "another customer's actions go on");
 }
