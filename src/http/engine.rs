@@ -1205,6 +1205,7 @@ pub async fn cancel(
 /// collector gets a task to check the contact. Repeating a report changes nothing.
 #[utoipa::path(post, path = "/v1/email-bounces", tag = "actions", request_body = service::delivery::BounceReport,
     responses((status = 200, description = "The e-mail action, now failed", body = ActionResponse),
+              (status = 404, description = "No message with this action id or Message-ID", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "The message was not sent (queued, cancelled, …) or is not an e-mail", body = crate::error::Problem, content_type = "application/problem+json")),
     security(("bearer" = ["admin", "manager", "integration"])))]
 pub async fn report_bounce(
