@@ -90,10 +90,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config),
             Command::Migrate => recaudo::open_database(&config).map(|_| eprintln!("migrations applied")),
-            Command::Openapi => {
-                print!("{}", recaudo::http::openapi::document_json());
-                Ok(())
-            }
+            Command::Openapi => print_stdout(&recaudo::http::openapi::document_json()),
             Command::Orgs {
                 command: OrgCommand::Create { name, slug },
             } => create_org(&config, &name, &slug),
@@ -186,4 +183,14 @@ fn create_api_client(config: &Config, org: &str, role: &str, name: &str) -> Resu
     println!("client_id={}", client.client_id);
     println!("client_secret={secret}");
     Ok(())
+}
+
+/// Writes to standard output; a reader that closes the pipe early (`| head`) ends the
+/// command quietly instead of with a panic.
+fn print_stdout(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write to standard output: {e}")),
+        _ => Ok(()),
+    }
 }
