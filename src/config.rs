@@ -32,6 +32,10 @@ pub struct Config {
     pub scheduler: Option<crate::scheduler::SchedulerConfig>,
     /// E-mail delivery by SMTP; `None` (no `RECAUDO_SMTP_URL`) leaves messages queued.
     pub smtp: Option<crate::delivery::SmtpSettings>,
+    /// How often the background credit recomputation looks at its queue when it was empty
+    /// (`RECAUDO_CREDIT_REFRESH_MS`, default 200); `None` (`0`) leaves the queue to the
+    /// reads that drain it.
+    pub credit_refresh_interval: Option<Duration>,
 }
 
 /// An external identity provider whose tokens are accepted beside the service's own.
@@ -42,6 +46,9 @@ pub struct ExternalIdp {
     pub issuer: String,
     pub audience: String,
 }
+
+/// How often the credit recomputation worker polls an empty queue.
+pub const DEFAULT_CREDIT_REFRESH: Duration = Duration::from_millis(200);
 
 /// The keys a configuration file may have: each is the variable `RECAUDO_<KEY>`.
 pub const FILE_KEYS: &[&str] = &[
@@ -57,6 +64,7 @@ pub const FILE_KEYS: &[&str] = &[
     "token_audience",
     "scheduler",
     "daily_at",
+    "credit_refresh_ms",
     "idp_public_key_file",
     "idp_algorithm",
     "idp_issuer",
@@ -228,6 +236,18 @@ impl Config {
             None => Duration::from_secs(3600),
         };
         let log_json = matches!(var("RECAUDO_LOG_FORMAT").as_deref(), Some("json") | Some("JSON"));
+        let credit_refresh_interval = match var("RECAUDO_CREDIT_REFRESH_MS") {
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) => None,
+                Ok(ms) => Some(Duration::from_millis(ms)),
+                Err(_) => {
+                    return Err(format!(
+                        "RECAUDO_CREDIT_REFRESH_MS must be a number of milliseconds, got `{v}`"
+                    ));
+                }
+            },
+            None => Some(DEFAULT_CREDIT_REFRESH),
+        };
         Ok(Config {
             database_url,
             data_dir,
@@ -242,6 +262,7 @@ impl Config {
             external_idp: ExternalIdp::from_env()?,
             scheduler: scheduler_from_env()?,
             smtp: smtp_from_env()?,
+            credit_refresh_interval,
         })
     }
 
@@ -261,6 +282,7 @@ impl Config {
             external_idp: None,
             scheduler: None,
             smtp: None,
+            credit_refresh_interval: Some(DEFAULT_CREDIT_REFRESH),
         }
     }
 }

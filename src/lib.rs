@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod refresher;
 pub mod scheduler;
 pub mod service;
 pub mod state;
@@ -39,6 +40,7 @@ pub struct Application {
     pub state: web::Data<AppState>,
     scheduler: Option<Arc<std::sync::atomic::AtomicBool>>,
     delivery: Option<Arc<std::sync::atomic::AtomicBool>>,
+    refresher: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Opens the database named by the configuration, creating the SQLite folder if needed,
@@ -96,6 +98,9 @@ impl Application {
             let weak = Arc::downgrade(&state.clone().into_inner());
             delivery::start(weak, smtp)
         });
+        let refresher = config
+            .credit_refresh_interval
+            .map(|interval| refresher::start(state.pool.clone(), interval));
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let app_state = state.clone();
@@ -124,6 +129,7 @@ impl Application {
             state,
             scheduler,
             delivery,
+            refresher,
         })
     }
 
@@ -138,7 +144,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        for stop in [&self.scheduler, &self.delivery].into_iter().flatten() {
+        for stop in [&self.scheduler, &self.delivery, &self.refresher].into_iter().flatten() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         result

@@ -90,6 +90,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    credit_refresh_queue (customer_id) {
+        customer_id -> BigInt,
+        org_id -> BigInt,
+        queued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     customer_credit (customer_id) {
         customer_id -> BigInt,
         org_id -> BigInt,
@@ -635,6 +643,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     action_invoices,
     activities,
     customer_credit,
+    credit_refresh_queue,
     credit_exposures,
     credit_applications,
     credit_limit_history,

@@ -205,6 +205,7 @@ pub async fn tasks(
         .map(|id| Kind::Customer.decode(id).unwrap_or(-1));
     let org = auth.org_id;
     let rows = db::run(&state.pool, move |c| {
+        crate::service::credit_queue::settle_org(c, org)?;
         db::repo::tasks::list(
             c,
             org,

@@ -230,7 +230,11 @@ pub async fn create(
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     auth.require(READERS)?;
     let (org, id) = (auth.org_id, customer_id(&path)?);
-    let row = db::run(&state.pool, move |c| db::repo::customers::find(c, org, id)).await?;
+    let row = db::run(&state.pool, move |c| {
+        crate::service::credit_queue::settle_customer(c, org, id)?;
+        db::repo::customers::find(c, org, id)
+    })
+    .await?;
     Ok(with_etag(HttpResponse::Ok(), row.version, CustomerResponse::from(&row)))
 }
 
@@ -281,6 +285,7 @@ pub async fn list(
     };
     let org = auth.org_id;
     let rows = db::run(&state.pool, move |c| {
+        crate::service::credit_queue::settle_org(c, org)?;
         db::repo::customers::list_sorted(c, org, &filter, page.after_id, after_risk, page.fetch_limit())
     })
     .await?;

@@ -71,6 +71,7 @@ pub async fn list(
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let org = auth.org_id;
     let rows = db::run(&state.pool, move |c| {
+        crate::service::credit_queue::settle_org(c, org)?;
         db::repo::events::list(c, org, q.kind.as_deref(), page.after_id, page.fetch_limit())
     })
     .await?;

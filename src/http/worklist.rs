@@ -60,6 +60,7 @@ pub async fn worklist(
     };
     let org = auth.org_id;
     let list = db::run(&state.pool, move |c| {
+        crate::service::credit_queue::settle_org(c, org)?;
         crate::service::worklist::worklist(c, org, collector.as_deref(), at)
     })
     .await?;

@@ -129,6 +129,8 @@ fn execute(
     as_of: NaiveDate,
     dry_run: bool,
 ) -> Result<RunSummary, AppError> {
+    // Strategy assignment reads risk classes and credit flags: recompute what is queued.
+    crate::service::credit_queue::settle_org(c, org_id)?;
     let setup = Setup {
         strategies: StrategyBook::load(c, org_id)?,
         templates: CompiledTemplates::new(&template_index(c, org_id)?),

@@ -530,10 +530,18 @@ pub fn check(
         (None, Some(ext)) => Some(repo::CustomerKey::ExternalId(ext)),
         (None, None) => None,
     };
-    let inputs = match key {
+    let mut inputs = match key {
         Some(key) => repo::check_inputs(c, org_id, key)?,
         None => None,
     };
+    // A customer whose postings are still queued for recomputation is recomputed first, so
+    // the answer reflects every payment and invoice committed before this request.
+    if let (Some(key), Some(found)) = (key, &inputs)
+        && found.queued
+    {
+        crate::service::credit_queue::settle_customer(c, org_id, found.customer.id)?;
+        inputs = repo::check_inputs(c, org_id, key)?;
+    }
     let customer = inputs.as_ref().map(|i| &i.customer);
     if customer.is_none() {
         match (&req.customer_id, &req.customer_external_id) {
@@ -697,6 +705,7 @@ pub struct CreditView {
 }
 
 pub fn view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDate) -> Result<CreditView, AppError> {
+    crate::service::credit_queue::settle_customer(c, org_id, customer_id)?;
     let customer = customer_repo::find(c, org_id, customer_id)?;
     let s = settings(c, org_id)?;
     let (facts, snapshot) = facts_of(c, &customer)?;
@@ -915,6 +924,7 @@ pub struct RiskView {
 
 /// The risk of one customer, computed now from its history (nothing written).
 pub fn risk_view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: NaiveDate) -> Result<RiskView, AppError> {
+    crate::service::credit_queue::settle_customer(c, org_id, customer_id)?;
     let s = settings(c, org_id)?;
     let x = compute(c, org_id, &s, &[customer_id], as_of)?
         .pop()

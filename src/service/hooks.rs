@@ -2,14 +2,16 @@
 //! balances were re-derived: promises and payment plans covering those invoices (or their
 //! customers' on-account promises) are re-evaluated at once, so a promise is kept the
 //! moment the payment that keeps it is posted. The customers' credit snapshots, hold
-//! status and risk signals are recomputed in the same transaction (set-based).
+//! status and risk signals are queued for recomputation (`service::credit_queue`): the
+//! background worker recomputes them set-based moments later, and any read of a customer's
+//! credit recomputes a queued customer first.
 
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::invoices;
 use crate::error::AppError;
-use crate::service::{credit, plans, promises};
+use crate::service::{credit_queue, plans, promises};
 
 /// Called with the invoices whose balance just changed (payments, credit notes,
 /// unapplications, reversals).
@@ -103,17 +105,15 @@ pub fn payment_received(conn: &mut DbConnection, org_id: i64, customers: &[i64])
     let today = crate::db::now().date();
     let mut summary = promises::evaluate_customers(conn, org_id, customers, today)?;
     plans::evaluate(conn, org_id, Some(customers), today, &mut summary)?;
-    credit::refresh_customers(conn, org_id, customers, today)?;
-    Ok(())
+    // A credit-hold escalation whose items are now paid is released with the payment (one
+    // indexed read when the customers have none); the credit snapshot follows from the queue.
+    crate::service::escalations::release_settled_holds(conn, org_id, customers, today)?;
+    credit_queue::enqueue(conn, org_id, customers)
 }
 
 /// Called when what credit control reads about these customers changed outside a
 /// payment — invoices created, changed, cancelled or disputed, a credit limit or currency
-/// changed: their exposure, hold status and risk signals are recomputed at once.
+/// changed: their exposure, hold status and risk signals are queued for recomputation.
 pub fn credit_inputs_changed(conn: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(), AppError> {
-    if customers.is_empty() {
-        return Ok(());
-    }
-    credit::refresh_customers(conn, org_id, customers, crate::db::now().date())?;
-    Ok(())
+    credit_queue::enqueue(conn, org_id, customers)
 }

@@ -6,6 +6,7 @@ pub mod collectable;
 pub mod collection_run;
 pub mod credit;
 pub mod credit_applications;
+pub mod credit_queue;
 pub mod customers;
 pub mod delivery;
 pub mod directory;

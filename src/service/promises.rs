@@ -352,6 +352,7 @@ fn evaluate_promises(
             .filter_map(|r| r.collector.map(|col| (r.id, col)))
             .collect();
     let mut new_events = Vec::new();
+    let mut broke_for: Vec<i64> = Vec::new();
     for p in &open {
         let in_window = |d: &NaiveDate| *d >= p.created_on && *d <= p.window_end;
         let paid: i64 = match covered.get(&p.id) {
@@ -389,6 +390,7 @@ fn evaluate_promises(
             PromiseStatus::PartiallyKept => summary.promises_partially_kept += 1,
             PromiseStatus::Broken => {
                 summary.promises_broken += 1;
+                broke_for.push(p.customer_id);
                 tasks::record_fact(
                     c,
                     &NewRiskFact {
@@ -437,6 +439,8 @@ fn evaluate_promises(
         ));
     }
     events::insert_many(c, &new_events)?;
+    // A broken promise is a credit-hold rule input and a risk signal.
+    crate::service::credit_queue::enqueue(c, org_id, &broke_for)?;
     Ok(summary)
 }
 

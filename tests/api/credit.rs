@@ -2,8 +2,10 @@ use chrono::{Days, NaiveDate, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
 use crate::both_engines;
-use crate::helpers::TestApp;
+use crate::helpers::{Engine, Options, TestApp, spawn_with};
 
 both_engines!(
     application_lifecycle_and_approval_update_the_customer,
@@ -13,6 +15,7 @@ both_engines!(
     manual_release_by_a_manager,
     risk_endpoint_on_a_crafted_history_and_risk_filters,
     roles_and_tenancy,
+    payments_queue_the_recomputation_and_reads_settle_it,
 );
 
 fn today() -> NaiveDate {
@@ -732,4 +735,88 @@ async fn check_as(app: &TestApp, token: &str, customer: &str) {
         .await
         .expect(200);
     assert_eq!(r.body["decision"], "approved");
+}
+
+/// What the database holds for a customer, read directly (no API read, which would
+/// recompute a queued customer first): its credit status and whether it is queued.
+async fn stored_credit_state(app: &TestApp, customer: &str) -> (String, bool) {
+    let pool = app.state.pool.clone();
+    let id = recaudo::domain::ids::Kind::Customer
+        .decode(customer)
+        .expect("customer id");
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().expect("connection");
+        let org = recaudo::db::repo::organizations::find_by_slug(&mut conn, recaudo::DEFAULT_ORG)
+            .expect("query")
+            .expect("default org");
+        let row = recaudo::db::repo::customers::find(&mut conn, org.id, id).expect("customer");
+        let queued = recaudo::db::repo::credit_queue::is_queued(&mut conn, id).expect("queue");
+        (row.credit_status, queued)
+    })
+    .await
+    .expect("join")
+}
+
+/// Over its limit, then paid under it.
+async fn held_then_paid(app: &TestApp) -> String {
+    let c = app.customer("C-1").await;
+    set_limit(app, &c, "1000.00").await;
+    invoice(app, &c, "F-1", "1200.00", &days_ago(3), &days_ahead(27)).await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["status"], "on_hold");
+    assert_eq!(stored_credit_state(app, &c).await, ("on_hold".to_string(), false));
+    pay(app, &c, "300.00", &today().to_string(), "F-1").await;
+    c
+}
+
+/// Without the background worker: the payment queues the customer and leaves its stored
+/// credit state alone; the next credit check recomputes it first and answers from it.
+async fn payments_queue_the_recomputation_and_reads_settle_it(app: TestApp) {
+    let c = held_then_paid(&app).await;
+    assert_eq!(stored_credit_state(&app, &c).await, ("on_hold".to_string(), true));
+    let r = check(
+        &app,
+        json!({"customer_id": c, "order_amount": "50.00", "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(r["decision"], "approved", "{r}");
+    assert_eq!(r["credit_status"], "ok");
+    assert_eq!(r["available_credit"], "100.00");
+    assert_eq!(stored_credit_state(&app, &c).await, ("ok".to_string(), false));
+    assert_eq!(events_of(&app, "credit.hold_released").await.len(), 1);
+}
+
+/// With the background worker on, a queued customer is recomputed without any read.
+async fn the_background_worker_recomputes_queued_customers(engine: Engine) {
+    let Some(app) = spawn_with(
+        engine,
+        Options {
+            credit_refresh: Some(Duration::from_millis(20)),
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let c = held_then_paid(&app).await;
+    let mut state = stored_credit_state(&app, &c).await;
+    for _ in 0..200 {
+        if state == ("ok".to_string(), false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = stored_credit_state(&app, &c).await;
+    }
+    assert_eq!(state, ("ok".to_string(), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_worker_recomputes_queued_customers_on_sqlite() {
+    the_background_worker_recomputes_queued_customers(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_worker_recomputes_queued_customers_on_postgres() {
+    the_background_worker_recomputes_queued_customers(Engine::Postgres).await;
 }

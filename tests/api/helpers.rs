@@ -77,6 +77,9 @@ pub struct Options {
     pub external_idp: bool,
     /// E-mail delivery: the app starts its delivery worker with these settings.
     pub smtp: Option<recaudo::delivery::SmtpSettings>,
+    /// The background credit recomputation, polling at this interval. Off by default so
+    /// that tests see recomputations only where reads trigger them (deterministic).
+    pub credit_refresh: Option<Duration>,
 }
 
 pub async fn spawn(engine: Engine) -> Option<TestApp> {
@@ -117,6 +120,7 @@ pub async fn spawn_with(engine: Engine, options: Options) -> Option<TestApp> {
         });
     }
     config.smtp = options.smtp;
+    config.credit_refresh_interval = options.credit_refresh;
     let (keys, _) = recaudo::auth::TokenKeys::load_or_create(&config).expect("keys");
     let app = recaudo::Application::build(config).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -9,8 +9,8 @@ use diesel::upsert::excluded;
 
 use crate::db::repo::customers::CustomerRow;
 use crate::db::schema::{
-    allocations, credit_exposures, credit_limit_history, customer_credit, customers, disputes, invoices, organizations,
-    payment_plans, payments, risk_facts,
+    allocations, credit_exposures, credit_limit_history, credit_refresh_queue, customer_credit, customers, disputes,
+    invoices, organizations, payment_plans, payments, risk_facts,
 };
 use crate::db::{DbConnection, now};
 use crate::dispatch;
@@ -105,10 +105,12 @@ pub struct CheckInputs {
     pub settings: String,
     pub snapshot: Option<SnapshotRow>,
     pub exposure: Option<ExposureRow>,
+    /// The customer waits in the recomputation queue: the snapshot may predate a posting.
+    pub queued: bool,
 }
 
 /// The credit check's hot path: one indexed read (customer by primary key or by
-/// `(org_id, external_id)`) joined to three single-row reads.
+/// `(org_id, external_id)`) joined to four single-row reads.
 pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> Result<Option<CheckInputs>, AppError> {
     let joined = customers::table
         .inner_join(organizations::table)
@@ -118,14 +120,22 @@ pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> 
                 .eq(customers::id)
                 .and(credit_exposures::currency.eq(customers::currency))),
         )
+        .left_join(credit_refresh_queue::table.on(credit_refresh_queue::customer_id.eq(customers::id)))
         .filter(customers::org_id.eq(org_id));
     let select = (
         CustomerRow::as_select(),
         organizations::settings,
         Option::<SnapshotRow>::as_select(),
         Option::<ExposureRow>::as_select(),
+        credit_refresh_queue::customer_id.nullable(),
     );
-    type Found = (CustomerRow, String, Option<SnapshotRow>, Option<ExposureRow>);
+    type Found = (
+        CustomerRow,
+        String,
+        Option<SnapshotRow>,
+        Option<ExposureRow>,
+        Option<i64>,
+    );
     let found: Option<Found> = match key {
         CustomerKey::Id(id) => joined.filter(customers::id.eq(id)).select(select).first(c).optional()?,
         CustomerKey::ExternalId(ext) => joined
@@ -134,12 +144,15 @@ pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> 
             .first(c)
             .optional()?,
     };
-    Ok(found.map(|(customer, settings, snapshot, exposure)| CheckInputs {
-        customer,
-        settings,
-        snapshot,
-        exposure,
-    }))
+    Ok(
+        found.map(|(customer, settings, snapshot, exposure, queued)| CheckInputs {
+            customer,
+            settings,
+            snapshot,
+            exposure,
+            queued: queued.is_some(),
+        }),
+    )
 }
 
 /// One exposure row (a primary-key read: the credit check's hot path).

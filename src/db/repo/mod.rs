@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api_clients;
 pub mod credit;
 pub mod credit_applications;
+pub mod credit_queue;
 pub mod customers;
 pub mod disputes;
 pub mod escalations;
