@@ -2,7 +2,8 @@
 //! whose credit snapshot, hold status and risk signals are due for recomputation
 //! (`service::credit_queue`), a batch of up to 1 000 per transaction. A full batch is
 //! followed at once by the next; an empty queue is looked at again after the configured
-//! interval. Several service instances share the queue (`FOR UPDATE SKIP LOCKED`).
+//! interval. Several service instances may pick the same customers: their recomputations
+//! queue on the customers' rows and the second one finds nothing new to write.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

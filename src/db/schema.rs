@@ -93,6 +93,7 @@ diesel::table! {
     credit_refresh_queue (customer_id) {
         customer_id -> BigInt,
         org_id -> BigInt,
+        seq -> BigInt,
         queued_at -> Timestamp,
     }
 }

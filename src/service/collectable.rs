@@ -46,25 +46,6 @@ pub fn collectable_items(
     classify(c, org_id, as_of, page)
 }
 
-/// The next `limit` customers (by id, after `after_customer`) that have open invoices.
-pub fn customers_with_open_items(
-    c: &mut DbConnection,
-    org_id: i64,
-    after_customer: i64,
-    limit: i64,
-) -> Result<Vec<i64>, AppError> {
-    Ok(invoices::table
-        .filter(invoices::org_id.eq(org_id))
-        .filter(invoices::open_minor.gt(0))
-        .filter(invoices::kind.ne("credit_note"))
-        .filter(invoices::customer_id.gt(after_customer))
-        .select(invoices::customer_id)
-        .distinct()
-        .order(invoices::customer_id.asc())
-        .limit(limit)
-        .load(c)?)
-}
-
 /// Every open invoice of these customers as the collection engine sees it.
 pub fn collectable_for_customers(
     c: &mut DbConnection,

@@ -27,7 +27,7 @@ use crate::domain::strategy::{
     Decision, InvoiceState, SkipReason, Step, StepAction, StrategyDocument, consequence, decide,
 };
 use crate::error::AppError;
-use crate::service::collectable::{CollectableItem, collectable_for_customers, customers_with_open_items};
+use crate::service::collectable::{CollectableItem, collectable_for_customers};
 use crate::service::strategies::{StrategyBook, template_index};
 
 /// Customers examined per transaction.
@@ -146,7 +146,10 @@ fn execute(
     let mut summary = RunSummary::default();
     let mut after = 0;
     loop {
-        let customers = customers_with_open_items(c, org_id, after, CHUNK)?;
+        // Pages of the organisation's customers by primary key; those without open
+        // invoices yield no items. (Paging by `SELECT DISTINCT customer_id FROM invoices`
+        // read every invoice's heap page twice per run: 5.4 s of 41 s at 1M invoices.)
+        let customers = crate::db::repo::customers::ids_page(c, org_id, after, CHUNK)?;
         let Some(last) = customers.last().copied() else { break };
         after = last;
         write_transaction(c, |c| {
@@ -324,14 +327,8 @@ fn run_chunk(
     if dry_run || new_actions.is_empty() {
         return Ok(());
     }
-    let inserted = repo::insert_actions(c, &new_actions)?;
-    let mut rows = Vec::new();
-    for (index, invoices) in &links {
-        if let Some(action) = inserted.get(*index) {
-            rows.extend(invoices.iter().map(|(inv, level)| (action.id, *inv, *level)));
-        }
-    }
-    repo::insert_action_invoices(c, &rows)?;
+    // The invoices are updated before the action links are inserted: the links' foreign-key
+    // checks then lock row versions this transaction already wrote.
     let mut by_level: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
     for plan in &plans {
         for (item, level) in &plan.acting {
@@ -346,6 +343,14 @@ fn run_chunk(
         .flat_map(|p| p.resend.iter().map(|i| i.invoice.id))
         .collect();
     repo::restart_clock(c, &resent, as_of)?;
+    let inserted = repo::insert_actions(c, &new_actions)?;
+    let mut rows = Vec::new();
+    for (index, invoices) in &links {
+        if let Some(action) = inserted.get(*index) {
+            rows.extend(invoices.iter().map(|(inv, level)| (action.id, *inv, *level)));
+        }
+    }
+    repo::insert_action_invoices(c, &rows)?;
     // Credit holds and escalation steps that need no approval open their escalations now
     // (the others when a manager approves the action).
     crate::service::escalations::open_from_actions(c, org_id, &inserted, as_of, "collection-run")?;

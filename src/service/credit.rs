@@ -333,7 +333,7 @@ pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Resul
     let mut summary = RefreshSummary::default();
     let mut after = 0;
     loop {
-        let ids = repo::customer_ids_page(c, org_id, after, 1000)?;
+        let ids = customer_repo::ids_page(c, org_id, after, 1000)?;
         let Some(last) = ids.last().copied() else { break };
         crate::service::escalations::release_settled_holds(c, org_id, &ids, as_of)?;
         let computed = compute(c, org_id, &s, &ids, as_of)?;

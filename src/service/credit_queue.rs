@@ -11,10 +11,11 @@
 //! - before organisation-wide reads that show derived state (customer lists, events, tasks,
 //!   the worklist) and before the collection run, for the whole organisation.
 //!
-//! Each drain recomputes and deletes the claimed entries in one transaction; see
-//! `repo::credit_queue` for why no concurrent change is lost.
+//! Each drain reads entries without locking them, recomputes, and deletes in the same
+//! transaction only the entries whose `seq` has not moved; see `repo::credit_queue` for
+//! why no concurrent change is lost and why writers never wait for a recomputation.
 
-use chrono::NaiveDate;
+use std::collections::BTreeMap;
 
 use crate::db::repo::credit_queue as repo;
 use crate::db::{DbConnection, write_transaction};
@@ -32,62 +33,53 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<(
     repo::enqueue(c, org_id, customers)
 }
 
-fn today() -> NaiveDate {
-    crate::db::now().date()
-}
-
 /// Recomputes one customer now if it is queued (one primary-key probe when it is not).
 pub fn settle_customer(c: &mut DbConnection, org_id: i64, customer_id: i64) -> Result<(), AppError> {
-    if !repo::is_queued(c, customer_id)? {
-        return Ok(());
+    match repo::entry(c, customer_id)? {
+        Some(e) if e.org_id == org_id => recompute(c, &[e]),
+        _ => Ok(()),
     }
-    settle(c, org_id, &[customer_id]).map(|_| ())
 }
 
 /// Recomputes every queued customer of an organisation now (one indexed probe when none is).
 pub fn settle_org(c: &mut DbConnection, org_id: i64) -> Result<(), AppError> {
-    loop {
-        let pending = repo::queued_of_org(c, org_id, BATCH)?;
+    // Bounded: writers that keep bumping entries cannot keep a reader here for ever.
+    for _ in 0..1000 {
+        let pending = repo::of_org(c, org_id, BATCH)?;
         if pending.is_empty() {
             return Ok(());
         }
-        let claimed = settle(c, org_id, &pending)?;
-        if claimed == 0 || pending.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+        recompute(c, &pending)?;
+        if pending.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
             return Ok(());
         }
     }
+    Ok(())
 }
 
-/// Claims, recomputes and removes the given entries of one organisation in one
-/// transaction; returns how many were still queued.
-fn settle(c: &mut DbConnection, org_id: i64, customers: &[i64]) -> Result<usize, AppError> {
-    write_transaction(c, |c| {
-        let claimed = repo::claim(c, org_id, customers)?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        credit::refresh_customers(c, org_id, &claimed, today())?;
-        repo::remove(c, &claimed)?;
-        Ok(claimed.len())
-    })
-}
-
-/// The background worker's step: claims up to `BATCH` queued customers of any organisation
-/// (skipping entries held by others), recomputes them per organisation and removes them, in
-/// one transaction. Returns how many were recomputed.
+/// The background worker's step: recomputes up to `BATCH` of the oldest queued customers of
+/// any organisation. Returns how many it read.
 pub fn drain_batch(c: &mut DbConnection) -> Result<usize, AppError> {
+    let pending = repo::oldest(c, BATCH)?;
+    if !pending.is_empty() {
+        recompute(c, &pending)?;
+    }
+    Ok(pending.len())
+}
+
+/// Recomputes the entries read (per organisation) and removes those no writer touched
+/// since, in one transaction. The entries were read before the recomputation's queries, so
+/// these see every posting whose entry they remove.
+fn recompute(c: &mut DbConnection, entries: &[repo::Entry]) -> Result<(), AppError> {
+    let mut by_org: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for e in entries {
+        by_org.entry(e.org_id).or_default().push(e.customer_id);
+    }
+    let as_of = crate::db::now().date();
     write_transaction(c, |c| {
-        let claimed = repo::claim_batch(c, BATCH)?;
-        let mut by_org: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
-        for (org_id, customer_id) in &claimed {
-            by_org.entry(*org_id).or_default().push(*customer_id);
-        }
-        let as_of = today();
         for (org_id, ids) in &by_org {
             credit::refresh_customers(c, *org_id, ids, as_of)?;
         }
-        let ids: Vec<i64> = claimed.iter().map(|(_, id)| *id).collect();
-        repo::remove(c, &ids)?;
-        Ok(ids.len())
+        repo::remove_done(c, entries)
     })
 }

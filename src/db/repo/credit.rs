@@ -546,15 +546,3 @@ pub fn issued_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate
         .select(invoices::customer_id)
         .load(c)?)
 }
-
-/// Customer ids of an organisation after `after_id`, in id order (the daily run pages
-/// through them 1 000 at a time).
-pub fn customer_ids_page(c: &mut DbConnection, org_id: i64, after_id: i64, limit: i64) -> Result<Vec<i64>, AppError> {
-    Ok(customers::table
-        .filter(customers::org_id.eq(org_id))
-        .filter(customers::id.gt(after_id))
-        .select(customers::id)
-        .order(customers::id.asc())
-        .limit(limit)
-        .load(c)?)
-}

@@ -1,7 +1,11 @@
 //! The credit recomputation queue (`credit_refresh_queue`): customers whose credit
 //! snapshot, hold status and risk signals are due for recomputation because money or
-//! invoices moved for them. Writers enqueue in their own transaction; the recomputation
-//! claims rows (locked until it commits) and deletes them in the same transaction.
+//! invoices moved for them. Writers enqueue in their own transaction (or bump the `seq` of
+//! the entry already there); a recomputation reads entries without locking them and
+//! afterwards deletes only those whose `seq` has not moved, so a writer never waits for a
+//! recomputation and a posting committed during one keeps its entry.
+
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -11,19 +15,26 @@ use crate::db::{DbConnection, now};
 use crate::dispatch;
 use crate::error::AppError;
 
+/// A queued customer as a recomputation read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
+pub struct Entry {
+    pub org_id: i64,
+    pub customer_id: i64,
+    pub seq: i64,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = queue, treat_none_as_default_value = false)]
 struct NewEntry {
     customer_id: i64,
     org_id: i64,
+    seq: i64,
     queued_at: chrono::NaiveDateTime,
 }
 
 /// Queues customers for recomputation (one statement per 500, in id order so that
-/// concurrent writers take the rows in the same order). An entry that exists is touched
-/// rather than ignored: on PostgreSQL `DO UPDATE` waits for a recomputation that holds the
-/// row and then re-inserts it once that one deleted it, so a change committed while a
-/// recomputation was running is never dropped with its entry.
+/// concurrent writers take the rows in the same order); an entry already queued gets its
+/// `seq` bumped, which tells a recomputation running now that it must not delete it.
 pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<(), AppError> {
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
@@ -35,6 +46,7 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
             .map(|&customer_id| NewEntry {
                 customer_id,
                 org_id,
+                seq: 1,
                 queued_at: at,
             })
             .collect();
@@ -42,69 +54,67 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
             .values(rows.as_slice())
             .on_conflict(queue::customer_id)
             .do_update()
-            .set(queue::queued_at.eq(excluded(queue::queued_at)))
+            .set((
+                queue::seq.eq(queue::seq + 1),
+                queue::queued_at.eq(excluded(queue::queued_at)),
+            ))
             .execute(c))?;
     }
     Ok(())
 }
 
-/// Whether one customer is queued (a primary-key probe, without locking).
-pub fn is_queued(c: &mut DbConnection, customer_id: i64) -> Result<bool, AppError> {
-    let found: Option<i64> = dispatch!(c, |c| queue::table
+const ENTRY: (queue::org_id, queue::customer_id, queue::seq) = (queue::org_id, queue::customer_id, queue::seq);
+
+/// One customer's entry, if it is queued (a primary-key probe).
+pub fn entry(c: &mut DbConnection, customer_id: i64) -> Result<Option<Entry>, AppError> {
+    Ok(dispatch!(c, |c| queue::table
         .find(customer_id)
-        .select(queue::customer_id)
+        .select(ENTRY)
         .first(c)
-        .optional())?;
-    Ok(found.is_some())
+        .optional())?)
 }
 
-/// Which of an organisation's customers are queued, oldest first (no locks).
-pub fn queued_of_org(c: &mut DbConnection, org_id: i64, limit: i64) -> Result<Vec<i64>, AppError> {
+/// Whether one customer is queued.
+pub fn is_queued(c: &mut DbConnection, customer_id: i64) -> Result<bool, AppError> {
+    Ok(entry(c, customer_id)?.is_some())
+}
+
+/// An organisation's queued customers, oldest first.
+pub fn of_org(c: &mut DbConnection, org_id: i64, limit: i64) -> Result<Vec<Entry>, AppError> {
     Ok(dispatch!(c, |c| queue::table
         .filter(queue::org_id.eq(org_id))
         .order((queue::queued_at.asc(), queue::customer_id.asc()))
-        .select(queue::customer_id)
+        .select(ENTRY)
         .limit(limit)
         .load(c))?)
 }
 
-/// Claims queued entries of one organisation for recomputation inside the caller's write
-/// transaction: on PostgreSQL the rows are locked (waiting for a writer that is queueing one
-/// of them right now), so their deletion at the end cannot lose a concurrent change.
-pub fn claim(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<Vec<i64>, AppError> {
-    let mut ids = customer_ids.to_vec();
-    ids.sort_unstable();
-    let query = queue::table
-        .filter(queue::org_id.eq(org_id))
-        .filter(queue::customer_id.eq_any(ids))
-        .order(queue::customer_id.asc())
-        .select(queue::customer_id);
-    Ok(match c {
-        DbConnection::Pg(pg) => query.for_update().load(pg)?,
-        DbConnection::Sqlite(lite) => query.load(lite)?,
-    })
-}
-
-/// Claims up to `limit` entries of any organisation, oldest first, skipping those another
-/// worker or a writer holds (the background worker's batch): `(org_id, customer_id)`.
-pub fn claim_batch(c: &mut DbConnection, limit: i64) -> Result<Vec<(i64, i64)>, AppError> {
-    let query = queue::table
+/// The oldest queued customers of any organisation (the background worker's batch).
+pub fn oldest(c: &mut DbConnection, limit: i64) -> Result<Vec<Entry>, AppError> {
+    Ok(dispatch!(c, |c| queue::table
         .order((queue::queued_at.asc(), queue::customer_id.asc()))
-        .select((queue::org_id, queue::customer_id))
-        .limit(limit);
-    Ok(match c {
-        DbConnection::Pg(pg) => query.for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(lite) => query.load(lite)?,
-    })
+        .select(ENTRY)
+        .limit(limit)
+        .load(c))?)
 }
 
-/// Removes claimed entries once their customers are recomputed (same transaction).
-pub fn remove(c: &mut DbConnection, customer_ids: &[i64]) -> Result<(), AppError> {
-    for chunk in customer_ids.chunks(1000) {
-        dispatch!(c, |c| diesel::delete(
-            queue::table.filter(queue::customer_id.eq_any(chunk))
-        )
-        .execute(c))?;
+/// Removes recomputed entries whose `seq` is still the one read (one statement per
+/// distinct `seq` and 1 000 customers; nearly all entries have `seq` 1). An entry a writer
+/// bumped meanwhile stays queued; a writer bumping it right now is waited for.
+pub fn remove_done(c: &mut DbConnection, done: &[Entry]) -> Result<(), AppError> {
+    let mut by_seq: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for e in done {
+        by_seq.entry(e.seq).or_default().push(e.customer_id);
+    }
+    for (seq, ids) in by_seq {
+        for chunk in ids.chunks(1000) {
+            dispatch!(c, |c| diesel::delete(
+                queue::table
+                    .filter(queue::customer_id.eq_any(chunk))
+                    .filter(queue::seq.eq(seq))
+            )
+            .execute(c))?;
+        }
     }
     Ok(())
 }

@@ -338,3 +338,15 @@ pub fn list_sorted(
     }
     Ok(query.load(conn)?)
 }
+
+/// Customer ids of an organisation after `after_id`, in id order (the daily jobs page
+/// through them).
+pub fn ids_page(c: &mut DbConnection, org_id: i64, after_id: i64, limit: i64) -> Result<Vec<i64>, AppError> {
+    Ok(customers::table
+        .filter(customers::org_id.eq(org_id))
+        .filter(customers::id.gt(after_id))
+        .select(customers::id)
+        .order(customers::id.asc())
+        .limit(limit)
+        .load(c)?)
+}
