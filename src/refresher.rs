@@ -6,7 +6,7 @@
 //! queue on the customers' rows and the second one finds nothing new to write.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::db::DbPool;
@@ -14,21 +14,11 @@ use crate::service::credit_queue;
 
 /// Starts the worker; it stops when the returned flag is set.
 pub fn start(pool: DbPool, interval: Duration) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let spawned = std::thread::Builder::new()
-        .name("recaudo-credit-refresh".into())
-        .spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                if !drain(&pool) {
-                    std::thread::sleep(interval);
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the credit recomputation thread");
-    }
-    stop
+    crate::scheduler::spawn_loop("recaudo-credit-refresh", move || {
+        if !drain(&pool) {
+            std::thread::sleep(interval);
+        }
+    })
 }
 
 /// One batch; true when the batch was full (more may be waiting).

@@ -85,21 +85,27 @@ pub fn run_daily(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Result<
 
 /// Starts the scheduler thread; setting the returned flag stops it at its next tick.
 pub fn start(pool: DbPool, config: SchedulerConfig) -> Arc<AtomicBool> {
+    spawn_loop("recaudo-scheduler", move || {
+        let now = Utc::now();
+        if now.time() >= config.daily_at {
+            tick(&pool, now.date_naive());
+        }
+        std::thread::sleep(config.tick);
+    })
+}
+
+/// Runs `step` on a named background thread until the returned flag is set (the step
+/// does its own waiting). Shared by the scheduler and the credit recomputation worker.
+pub fn spawn_loop(name: &str, mut step: impl FnMut() + Send + 'static) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let spawned = std::thread::Builder::new()
-        .name("recaudo-scheduler".into())
-        .spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                let now = Utc::now();
-                if now.time() >= config.daily_at {
-                    tick(&pool, now.date_naive());
-                }
-                std::thread::sleep(config.tick);
-            }
-        });
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            step();
+        }
+    });
     if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the scheduler thread");
+        tracing::error!(error = %e, thread = name, "cannot start a background thread");
     }
     stop
 }
