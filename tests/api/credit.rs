@@ -16,6 +16,7 @@ both_engines!(
     risk_endpoint_on_a_crafted_history_and_risk_filters,
     roles_and_tenancy,
     payments_queue_the_recomputation_and_reads_settle_it,
+    a_recomputation_removes_only_entries_no_writer_moved,
 );
 
 fn today() -> NaiveDate {
@@ -819,4 +820,56 @@ async fn the_background_worker_recomputes_queued_customers_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_background_worker_recomputes_queued_customers_on_postgres() {
     the_background_worker_recomputes_queued_customers(Engine::Postgres).await;
+}
+
+/// A recomputation removes only the queue entries it read unchanged: one a writer bumped
+/// and committed since stays queued; on PostgreSQL one a writer is bumping in a still open
+/// transaction is skipped at once rather than waited for (waiting let a writer that
+/// enqueues again later in its transaction deadlock with the background worker).
+async fn a_recomputation_removes_only_entries_no_writer_moved(app: TestApp) {
+    use diesel::RunQueryDsl;
+    use recaudo::db::repo::credit_queue as queue;
+    use recaudo::db::{DbConnection, write_transaction};
+    use recaudo::error::AppError;
+
+    let customer = app.customer("C-QUEUE").await;
+    let id = recaudo::domain::ids::Kind::Customer
+        .decode(&customer)
+        .expect("customer id");
+    let pool = app.state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut writer = pool.get().expect("connection");
+        let mut remover = pool.get().expect("connection");
+        let org = recaudo::db::repo::organizations::find_by_slug(&mut writer, recaudo::DEFAULT_ORG)
+            .expect("query")
+            .expect("default org")
+            .id;
+        queue::enqueue(&mut writer, org, &[id]).expect("enqueue");
+        let read = queue::entry(&mut remover, id).expect("read").expect("queued");
+
+        queue::enqueue(&mut writer, org, &[id]).expect("bump");
+        queue::remove_done(&mut remover, &[read]).expect("remove");
+        let bumped = queue::entry(&mut remover, id).expect("read").expect("still queued");
+        assert_eq!(bumped.seq, read.seq + 1);
+
+        if let DbConnection::Pg(pg) = &mut *remover {
+            // Without the skip, the removal below would wait for the writer's transaction,
+            // which waits for the removal: it fails on this timeout instead of hanging.
+            diesel::sql_query("SET lock_timeout = '5s'").execute(pg).expect("set");
+            write_transaction(&mut writer, |w| {
+                queue::enqueue(w, org, &[id])?;
+                queue::remove_done(&mut remover, &[bumped])?;
+                Ok::<_, AppError>(())
+            })
+            .expect("the removal skips the entry being bumped");
+            if let DbConnection::Pg(pg) = &mut *remover {
+                diesel::sql_query("RESET lock_timeout").execute(pg).expect("reset");
+            }
+        }
+        let current = queue::entry(&mut remover, id).expect("read").expect("still queued");
+        queue::remove_done(&mut remover, &[current]).expect("remove");
+        assert_eq!(queue::entry(&mut remover, id).expect("read"), None);
+    })
+    .await
+    .expect("join");
 }

@@ -2,8 +2,9 @@
 //! snapshot, hold status and risk signals are due for recomputation because money or
 //! invoices moved for them. Writers enqueue in their own transaction (or bump the `seq` of
 //! the entry already there); a recomputation reads entries without locking them and
-//! afterwards deletes only those whose `seq` has not moved, so a writer never waits for a
-//! recomputation and a posting committed during one keeps its entry.
+//! afterwards deletes only those whose `seq` has not moved (skipping any a writer holds), so
+//! a writer never waits for a recomputation and a posting committed during one keeps its
+//! entry.
 
 use std::collections::BTreeMap;
 
@@ -100,7 +101,12 @@ pub fn oldest(c: &mut DbConnection, limit: i64) -> Result<Vec<Entry>, AppError> 
 
 /// Removes recomputed entries whose `seq` is still the one read (one statement per
 /// distinct `seq` and 1 000 customers; nearly all entries have `seq` 1). An entry a writer
-/// bumped meanwhile stays queued; a writer bumping it right now is waited for.
+/// bumped meanwhile stays queued. On PostgreSQL an entry a writer is bumping right now
+/// (locked by its open transaction) is skipped, not waited for: its `seq` is about to move,
+/// so it must stay, and waiting would let a writer that enqueues more customers later in
+/// its transaction deadlock with this removal (seen loading invoice batches while the
+/// worker ran). (Two statements: diesel cannot delete through a
+/// locking subquery.) SQLite has one writer at a time, so nothing can be locked there.
 pub fn remove_done(c: &mut DbConnection, done: &[Entry]) -> Result<(), AppError> {
     let mut by_seq: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for e in done {
@@ -108,12 +114,20 @@ pub fn remove_done(c: &mut DbConnection, done: &[Entry]) -> Result<(), AppError>
     }
     for (seq, ids) in by_seq {
         for chunk in ids.chunks(1000) {
-            dispatch!(c, |c| diesel::delete(
-                queue::table
-                    .filter(queue::customer_id.eq_any(chunk))
-                    .filter(queue::seq.eq(seq))
-            )
-            .execute(c))?;
+            let unchanged = queue::table
+                .filter(queue::customer_id.eq_any(chunk))
+                .filter(queue::seq.eq(seq));
+            match c {
+                DbConnection::Pg(pg) => {
+                    let free: Vec<i64> = unchanged
+                        .select(queue::customer_id)
+                        .for_update()
+                        .skip_locked()
+                        .load(pg)?;
+                    diesel::delete(queue::table.filter(queue::customer_id.eq_any(&free))).execute(pg)?
+                }
+                DbConnection::Sqlite(lite) => diesel::delete(unchanged).execute(lite)?,
+            };
         }
     }
     Ok(())
