@@ -156,6 +156,17 @@ pub struct Rendered {
     pub body_html: String,
 }
 
+impl Rendered {
+    /// Subject, text and HTML of a letter that may not have been rendered, as an action
+    /// stores them (moved, not copied: a letter can list thousands of invoices).
+    pub fn into_parts(letter: Option<Rendered>) -> (Option<String>, Option<String>, Option<String>) {
+        match letter {
+            Some(r) => (Some(r.subject), Some(r.body_text), Some(r.body_html)),
+            None => (None, None, None),
+        }
+    }
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -244,6 +255,12 @@ impl CompiledTemplates {
             body_text: part("body.txt")?,
             body_html: part("body.html")?,
         })
+    }
+
+    /// The language to render `key` in: the one asked for when that template exists, else
+    /// English.
+    pub fn language_for<'a>(&self, key: &str, language: &'a str) -> &'a str {
+        if self.contains(key, language) { language } else { "en" }
     }
 
     pub fn contains(&self, key: &str, language: &str) -> bool {

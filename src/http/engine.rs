@@ -1123,7 +1123,8 @@ async fn transition(
             let row = db::repo::actions::find_action(c, org, id)?;
             if approving {
                 // An approved agency, legal or repossession step opens its escalation now.
-                service::escalations::open_from_actions(c, org, std::slice::from_ref(&row), today, &subject)?;
+                let head = db::repo::actions::ActionHead::from(&row);
+                service::escalations::open_from_actions(c, org, &[head], today, &subject)?;
             }
             ActionResponse::load_many(c, &[row])?
                 .pop()

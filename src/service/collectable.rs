@@ -55,23 +55,52 @@ pub fn collectable_for_customers(
 ) -> Result<Vec<CollectableItem>, AppError> {
     let mut page: Vec<InvoiceRow> = Vec::new();
     for chunk in customer_ids.chunks(1000) {
-        page.extend(
-            invoices::table
-                .filter(invoices::org_id.eq(org_id))
-                .filter(invoices::customer_id.eq_any(chunk))
-                .filter(invoices::open_minor.gt(0))
-                .filter(invoices::kind.ne("credit_note"))
-                .filter(invoices::status.eq_any(["open", "partially_paid"]))
-                .order((
-                    invoices::customer_id.asc(),
-                    invoices::due_date.asc(),
-                    invoices::id.asc(),
-                ))
-                .select(InvoiceRow::as_select())
-                .load::<InvoiceRow>(c)?,
-        );
+        page.extend(open_invoices_of(c, org_id, chunk)?);
     }
     classify(c, org_id, as_of, page)
+}
+
+/// Customers whose invoices are read per statement by `collectable_for_first_customers`.
+const GROUP: usize = 100;
+
+/// The open invoices of the first of `customer_ids` as the collection engine sees them,
+/// read `GROUP` customers at a time and stopping after the group that reaches `max_items`:
+/// memory stays bounded when a few customers hold thousands of invoices each. Returns the
+/// items and how many of the customers (a prefix) they cover.
+pub fn collectable_for_first_customers(
+    c: &mut DbConnection,
+    org_id: i64,
+    as_of: NaiveDate,
+    customer_ids: &[i64],
+    max_items: usize,
+) -> Result<(Vec<CollectableItem>, usize), AppError> {
+    let mut page: Vec<InvoiceRow> = Vec::new();
+    let mut covered = 0;
+    for group in customer_ids.chunks(GROUP) {
+        page.extend(open_invoices_of(c, org_id, group)?);
+        covered += group.len();
+        if page.len() >= max_items {
+            break;
+        }
+    }
+    Ok((classify(c, org_id, as_of, page)?, covered))
+}
+
+/// The open (chaseable) invoices of some customers, by customer, oldest due first.
+fn open_invoices_of(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<Vec<InvoiceRow>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::org_id.eq(org_id))
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(invoices::open_minor.gt(0))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(invoices::status.eq_any(["open", "partially_paid"]))
+        .order((
+            invoices::customer_id.asc(),
+            invoices::due_date.asc(),
+            invoices::id.asc(),
+        ))
+        .select(InvoiceRow::as_select())
+        .load::<InvoiceRow>(c)?)
 }
 
 fn classify(

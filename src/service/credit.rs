@@ -311,7 +311,7 @@ pub fn refresh_customers(
 /// deadlocking. `FOR NO KEY UPDATE` does not conflict with the key-share locks the
 /// transaction's own foreign-key checks already hold. (SQLite write transactions are
 /// exclusive already.)
-fn lock_customers(c: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<(), AppError> {
+pub fn lock_customers(c: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<(), AppError> {
     use diesel::prelude::*;
 
     use crate::db::schema::customers;

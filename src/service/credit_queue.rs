@@ -68,18 +68,31 @@ pub fn drain_batch(c: &mut DbConnection) -> Result<usize, AppError> {
 }
 
 /// Recomputes the entries read (per organisation) and removes those no writer touched
-/// since, in one transaction. The entries were read before the recomputation's queries, so
-/// these see every posting whose entry they remove.
+/// since, in one transaction. The customers are locked first: a recomputation of the same
+/// customers already running (the worker while a reader settles, or the other way round)
+/// is waited for, and what it removed is then not computed twice (the collection run's
+/// settle and the worker did every customer twice after a book load). The entries are read
+/// again after the locks and before the recomputation's queries, so these see every
+/// posting whose entry they remove.
 fn recompute(c: &mut DbConnection, entries: &[repo::Entry]) -> Result<(), AppError> {
+    let as_of = crate::db::now().date();
+    write_transaction(c, |c| {
+        for (org_id, ids) in &by_org(entries) {
+            credit::lock_customers(c, *org_id, ids)?;
+        }
+        let ids: Vec<i64> = entries.iter().map(|e| e.customer_id).collect();
+        let current = repo::current(c, &ids)?;
+        for (org_id, ids) in &by_org(&current) {
+            credit::refresh_customers(c, *org_id, ids, as_of)?;
+        }
+        repo::remove_done(c, &current)
+    })
+}
+
+fn by_org(entries: &[repo::Entry]) -> BTreeMap<i64, Vec<i64>> {
     let mut by_org: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for e in entries {
         by_org.entry(e.org_id).or_default().push(e.customer_id);
     }
-    let as_of = crate::db::now().date();
-    write_transaction(c, |c| {
-        for (org_id, ids) in &by_org {
-            credit::refresh_customers(c, *org_id, ids, as_of)?;
-        }
-        repo::remove_done(c, entries)
-    })
+    by_org
 }

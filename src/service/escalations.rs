@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::repo::actions::ActionRow;
+use crate::db::repo::actions::ActionHead;
 use crate::db::repo::escalations::{self as repo, EscalationChanges, EscalationRow, NewEscalation, NewTransition};
 use crate::db::repo::events::{self, NewEvent};
 use crate::db::schema::invoices;
@@ -76,11 +76,11 @@ fn opened_event(org_id: i64, e: &EscalationRow, invoices: usize, approved_by: Op
 pub fn open_from_actions(
     c: &mut DbConnection,
     org_id: i64,
-    actions: &[ActionRow],
+    actions: &[ActionHead],
     on: NaiveDate,
     actor: &str,
 ) -> Result<usize, AppError> {
-    let due: Vec<&ActionRow> = actions
+    let due: Vec<&ActionHead> = actions
         .iter()
         .filter(|a| EscalationKind::of_action(&a.action).is_some())
         .filter(|a| !matches!(a.status.as_str(), "awaiting_approval" | "cancelled" | "skipped"))
@@ -90,7 +90,7 @@ pub fn open_from_actions(
     }
     let ids: Vec<i64> = due.iter().map(|a| a.id).collect();
     let done: HashSet<i64> = repo::actions_with_escalations(c, &ids)?.into_iter().collect();
-    let due: Vec<&ActionRow> = due.into_iter().filter(|a| !done.contains(&a.id)).collect();
+    let due: Vec<&ActionHead> = due.into_iter().filter(|a| !done.contains(&a.id)).collect();
     let links = crate::db::repo::actions::invoices_of_actions(c, &due.iter().map(|a| a.id).collect::<Vec<_>>())?;
     let invoice_ids: Vec<i64> = links.iter().map(|(_, i, _)| *i).collect();
     let facts: HashMap<i64, InvoiceFact> = invoice_facts(c, org_id, &invoice_ids)?
@@ -118,7 +118,7 @@ pub fn open_from_actions(
                 .push((*invoice, *amount));
         }
     }
-    let by_id: HashMap<i64, &ActionRow> = due.iter().map(|a| (a.id, *a)).collect();
+    let by_id: HashMap<i64, &ActionHead> = due.iter().map(|a| (a.id, *a)).collect();
     let at = now();
     let mut new_rows = Vec::new();
     let mut extend: Vec<(i64, i64, i64)> = Vec::new();

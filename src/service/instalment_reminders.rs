@@ -18,7 +18,7 @@ use crate::db::repo::actions::{self as actions_repo, NewAction};
 use crate::db::repo::customers::CustomerRow;
 use crate::db::repo::plans::{self as repo, InstalmentRow, PlanRow};
 use crate::domain::format;
-use crate::domain::letter::{CompiledTemplates, LetterInstalment};
+use crate::domain::letter::{CompiledTemplates, LetterInstalment, Rendered};
 use crate::domain::money::Currency;
 use crate::domain::plan::{InstalmentFacts, default_consequence, fill, remind_instalment};
 use crate::domain::strategy::{StepAction, Tone};
@@ -243,12 +243,8 @@ fn action(
     let reply_by = due.iter().map(|d| d.reply_by).min().unwrap_or(as_of).max(as_of);
     ctx.reply_by = format::date(reply_by, lang);
     ctx.consequence = default_consequence(lang, &ctx.total_open);
-    let template_lang = if setup.templates.contains(STEP_KEY, lang) {
-        lang
-    } else {
-        "en"
-    };
-    let rendered = setup.templates.render(STEP_KEY, template_lang, &ctx);
+    let template_lang = setup.templates.language_for(STEP_KEY, lang);
+    let (subject, body_text, body_html) = Rendered::into_parts(setup.templates.render(STEP_KEY, template_lang, &ctx));
     let version = setup
         .strategies
         .for_customer(customer, 0, customer.risk_class.as_deref())
@@ -268,9 +264,9 @@ fn action(
         scheduled_on: as_of,
         language: customer.language.clone(),
         recipient: contact.and_then(|c| c.email),
-        subject: rendered.as_ref().map(|r| r.subject.clone()),
-        body_text: rendered.as_ref().map(|r| r.body_text.clone()),
-        body_html: rendered.map(|r| r.body_html),
+        subject,
+        body_text,
+        body_html,
         created_at: at,
         updated_at: at,
     }

@@ -140,4 +140,15 @@ async fn the_document_and_the_offline_docs_page_are_served() {
     let html = page.text().await.expect("html");
     assert!(html.contains("swagger-ui"));
     assert!(!html.contains("cdn."), "the docs page must not load assets from a CDN");
+    let init = app
+        .client
+        .get(format!("{}/docs/swagger-initializer.js", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(init.status().as_u16(), 200);
+    assert!(
+        init.text().await.expect("js").contains("/openapi.json"),
+        "the page loads the served document"
+    );
 }

@@ -61,6 +61,32 @@ pub struct ActionRow {
     pub message_id: Option<String>,
 }
 
+/// What callers need back from an inserted action: its id and the fields that decide
+/// follow-up work (escalations, links), without the letter bodies.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = actions)]
+pub struct ActionHead {
+    pub id: i64,
+    pub customer_id: i64,
+    pub step_key: String,
+    pub action: String,
+    pub status: String,
+    pub approved_by: Option<String>,
+}
+
+impl From<&ActionRow> for ActionHead {
+    fn from(row: &ActionRow) -> ActionHead {
+        ActionHead {
+            id: row.id,
+            customer_id: row.customer_id,
+            step_key: row.step_key.clone(),
+            action: row.action.clone(),
+            status: row.status.clone(),
+            approved_by: row.approved_by.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = actions, treat_none_as_default_value = false)]
 pub struct NewAction {
@@ -83,6 +109,16 @@ pub struct NewAction {
     pub body_html: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl NewAction {
+    /// Size of the rendered letter this action carries.
+    fn text_bytes(&self) -> usize {
+        [&self.subject, &self.body_text, &self.body_html]
+            .iter()
+            .map(|t| t.as_ref().map_or(0, String::len))
+            .sum()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -210,15 +246,30 @@ pub fn list_runs(c: &mut DbConnection, org_id: i64, after_id: i64, limit: i64) -
         .load(c)?)
 }
 
-/// Inserts the actions of one chunk of customers and returns them (with their ids).
-pub fn insert_actions(c: &mut DbConnection, rows: &[NewAction]) -> Result<Vec<ActionRow>, AppError> {
+/// Bytes of letter text bound into one `INSERT` of actions: statements are cut at this
+/// size (or 500 rows) so the bound copies of the bodies (diesel's bind buffer, libpq's
+/// output buffer, which keeps its largest size for the connection's life) stay small.
+const INSERT_BYTES: usize = 512 * 1024;
+
+/// Inserts the actions of one chunk of customers and returns their heads (with their ids),
+/// in the order given.
+pub fn insert_actions(c: &mut DbConnection, rows: &[NewAction]) -> Result<Vec<ActionHead>, AppError> {
     let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(500) {
-        let inserted: Vec<ActionRow> = dispatch!(c, |c| diesel::insert_into(actions::table)
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && end - start < 500 && (end == start || bytes < INSERT_BYTES) {
+            bytes += rows[end].text_bytes();
+            end += 1;
+        }
+        let chunk = &rows[start..end];
+        let inserted: Vec<ActionHead> = dispatch!(c, |c| diesel::insert_into(actions::table)
             .values(chunk)
-            .returning(ActionRow::as_returning())
+            .returning(ActionHead::as_returning())
             .get_results(c))?;
         out.extend(inserted);
+        start = end;
     }
     Ok(out)
 }

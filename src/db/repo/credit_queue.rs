@@ -75,6 +75,19 @@ pub fn entry(c: &mut DbConnection, customer_id: i64) -> Result<Option<Entry>, Ap
         .optional())?)
 }
 
+/// The entries of these customers as they stand now (those still queued).
+pub fn current(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<Entry>, AppError> {
+    let mut out = Vec::with_capacity(customer_ids.len());
+    for chunk in customer_ids.chunks(1000) {
+        out.extend(dispatch!(c, |c| queue::table
+            .filter(queue::customer_id.eq_any(chunk))
+            .order(queue::customer_id.asc())
+            .select(ENTRY)
+            .load::<Entry>(c))?);
+    }
+    Ok(out)
+}
+
 /// Whether one customer is queued.
 pub fn is_queued(c: &mut DbConnection, customer_id: i64) -> Result<bool, AppError> {
     Ok(entry(c, customer_id)?.is_some())
