@@ -118,8 +118,8 @@ pub fn oldest(c: &mut DbConnection, limit: i64) -> Result<Vec<Entry>, AppError> 
 /// (locked by its open transaction) is skipped, not waited for: its `seq` is about to move,
 /// so it must stay, and waiting would let a writer that enqueues more customers later in
 /// its transaction deadlock with this removal (seen loading invoice batches while the
-/// worker ran). (Two statements: diesel cannot delete through a
-/// locking subquery.) SQLite has one writer at a time, so nothing can be locked there.
+/// worker ran). Two statements there, as diesel cannot delete through a locking subquery.
+/// SQLite has one writer at a time, so nothing can be locked there.
 pub fn remove_done(c: &mut DbConnection, done: &[Entry]) -> Result<(), AppError> {
     let mut by_seq: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for e in done {
