@@ -188,6 +188,9 @@ impl ManageConnection for Database {
 /// Runs `f` in a transaction that holds the write lock from its first statement: `BEGIN
 /// IMMEDIATE` on SQLite (so concurrent writers queue on busy_timeout instead of failing to
 /// upgrade a read lock), a plain `BEGIN` on PostgreSQL, where rows are locked explicitly.
+/// Called inside a transaction (a write whose answer reads a credit view, which settles a
+/// queued customer in its own `write_transaction`), it opens a savepoint instead: SQLite
+/// refuses a `BEGIN` inside a transaction, and the outer one already holds the write lock.
 pub fn write_transaction<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -195,9 +198,12 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    let nested = <DbConnection as diesel::Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some();
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+        DbConnection::Sqlite(c) if !nested => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        _ => <DbConnection as diesel::Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {

@@ -791,6 +791,8 @@ pub fn release(
         v.add("until", "must be between today and a year from today");
     }
     v.into_result(())?;
+    // The hold is judged on every posting committed so far, not on a queued snapshot.
+    crate::service::credit_queue::settle_customer(c, org_id, customer.id)?;
     let (facts, _) = facts_of(c, &customer)?;
     if credit::hold_reasons(&facts, &s.credit, as_of).is_empty() {
         return Err(AppError::Conflict("the customer is not on credit hold".into()));

@@ -17,6 +17,7 @@ both_engines!(
     roles_and_tenancy,
     payments_queue_the_recomputation_and_reads_settle_it,
     a_recomputation_removes_only_entries_no_writer_moved,
+    writes_that_answer_a_credit_view_settle_a_queued_customer,
 );
 
 fn today() -> NaiveDate {
@@ -785,6 +786,41 @@ async fn payments_queue_the_recomputation_and_reads_settle_it(app: TestApp) {
     assert_eq!(r["available_credit"], "100.00");
     assert_eq!(stored_credit_state(&app, &c).await, ("ok".to_string(), false));
     assert_eq!(events_of(&app, "credit.hold_released").await.len(), 1);
+}
+
+/// Open orders and a manual release answer with the credit view, which recomputes a
+/// queued customer inside the write's own transaction (a nested transaction: it failed on
+/// SQLite with a 500 when a posting was still queued).
+async fn writes_that_answer_a_credit_view_settle_a_queued_customer(app: TestApp) {
+    let c = held_then_paid(&app).await;
+    assert_eq!(stored_credit_state(&app, &c).await, ("on_hold".to_string(), true));
+    let view = app
+        .put(
+            &format!("/v1/customers/{c}/open-orders"),
+            &json!({"amount": "50.00", "currency": "EUR"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(view["exposure"]["exposure"], "950.00", "{view}");
+    assert_eq!(view["status"], "ok");
+    assert_eq!(stored_credit_state(&app, &c).await, ("ok".to_string(), false));
+
+    invoice(&app, &c, "F-2", "500.00", &days_ago(1), &days_ahead(29)).await;
+    assert!(stored_credit_state(&app, &c).await.1);
+    let manager = app.token("manager");
+    let released = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{c}/credit/release"),
+            Some(&manager),
+            Some(&json!({"reason": "order approved by the CFO"})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(released["exposure"]["exposure"], "1450.00", "{released}");
+    assert!(!stored_credit_state(&app, &c).await.1);
 }
 
 /// With the background worker on, a queued customer is recomputed without any read.
