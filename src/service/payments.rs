@@ -217,6 +217,8 @@ pub fn post(
     input: &PaymentInput,
     today: NaiveDate,
 ) -> Result<PaymentRow, AppError> {
+    // One payment: key and index lookups only (see `prefer_generic_plans`).
+    crate::db::prefer_generic_plans(c)?;
     let dir = CustomerDirectory::load(c, org_id, [customer_ref(input)])?;
     let data = validate(&dir, input, today)?;
     if let Some(ext) = &data.external_id
@@ -244,6 +246,7 @@ pub fn upsert_one(
     mut input: PaymentInput,
     today: NaiveDate,
 ) -> Result<(UpsertOutcome, PaymentRow), AppError> {
+    crate::db::prefer_generic_plans(c)?;
     if let Some(body_id) = &input.external_id
         && body_id != external_id
     {

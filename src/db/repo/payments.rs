@@ -2,8 +2,10 @@
 //! the set-based refresh that re-derives every balance from the live allocations.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
+use crate::db::prepared::{ByIds, IdsStatement};
 use crate::db::schema::{allocations, invoices, payments};
 use crate::db::{DbConnection, now};
 use crate::error::AppError;
@@ -397,62 +399,81 @@ pub fn lock_open_invoices_of_customers(
 /// listed payment's allocated amount and status. The tables' CHECK constraints make any
 /// over-allocation fail here, inside the transaction.
 pub fn refresh_balances(conn: &mut DbConnection, invoice_ids: &[i64], payment_ids: &[i64]) -> Result<(), AppError> {
-    use diesel::connection::SimpleConnection;
-    let at = now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
-    // One UPDATE per table and chunk: the new balances are computed in a derived table and
-    // every SET expression reads the row's previous values (both engines), so each row is
-    // written once.
+    let at = now();
     for chunk in invoice_ids.chunks(1000) {
-        let ids = id_list(chunk);
-        // Ids are integers read from the database: safe to inline.
-        conn.batch_execute(&format!(
-            "UPDATE invoices SET
-                open_minor = n.open_minor,
-                status = CASE
-                    WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.status
-                    WHEN n.open_minor = 0 THEN 'paid'
-                    WHEN n.open_minor < invoices.amount_minor THEN 'partially_paid'
-                    ELSE 'open' END,
-                paid_on = CASE
-                    WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.paid_on
-                    WHEN n.open_minor = 0 THEN COALESCE(invoices.paid_on, n.last_applied)
-                    ELSE NULL END,
-                version = invoices.version + 1,
-                updated_at = '{at}'
-             FROM (SELECT i.id,
-                          i.amount_minor - i.written_off_minor
-                            - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                        WHERE a.invoice_id = i.id AND a.released_at IS NULL), 0)
-                            - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                        WHERE a.credit_note_id = i.id AND a.released_at IS NULL), 0) AS open_minor,
-                          (SELECT MAX(a.applied_on) FROM allocations a
-                           WHERE a.invoice_id = i.id AND a.released_at IS NULL) AS last_applied
-                   FROM invoices i WHERE i.id IN ({ids})) AS n
-             WHERE invoices.id = n.id;"
-        ))?;
+        run_by_ids::<InvoiceBalances>(conn, at, chunk)?;
     }
     for chunk in payment_ids.chunks(1000) {
-        let ids = id_list(chunk);
-        conn.batch_execute(&format!(
-            "UPDATE payments SET
-                allocated_minor = n.allocated,
-                status = CASE
-                    WHEN payments.status = 'reversed' THEN payments.status
-                    WHEN n.allocated = 0 THEN 'unapplied'
-                    WHEN n.allocated < payments.amount_minor THEN 'partially_applied'
-                    ELSE 'applied' END,
-                version = payments.version + 1,
-                updated_at = '{at}'
-             FROM (SELECT p.id,
-                          COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
-                                    WHERE a.payment_id = p.id AND a.released_at IS NULL), 0) AS allocated
-                   FROM payments p WHERE p.id IN ({ids})) AS n
-             WHERE payments.id = n.id;"
-        ))?;
+        run_by_ids::<PaymentBalances>(conn, at, chunk)?;
     }
     Ok(())
 }
 
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+fn run_by_ids<S: IdsStatement>(conn: &mut DbConnection, at: NaiveDateTime, ids: &[i64]) -> Result<(), AppError> {
+    match conn {
+        DbConnection::Pg(c) => ByIds::<S>::new(at, ids).execute(c).map(drop)?,
+        DbConnection::Sqlite(c) => c.batch_execute(&S::inline(at, ids))?,
+    }
+    Ok(())
+}
+
+// One UPDATE per table and chunk: the new balances are computed in a derived table and
+// every SET expression reads the row's previous values (both engines), so each row is
+// written once.
+
+/// Invoices' open amount, status and paid date from their live allocations.
+struct InvoiceBalances;
+
+impl IdsStatement for InvoiceBalances {
+    const SQL: [&'static str; 3] = [
+        "UPDATE invoices SET
+            open_minor = n.open_minor,
+            status = CASE
+                WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.status
+                WHEN n.open_minor = 0 THEN 'paid'
+                WHEN n.open_minor < invoices.amount_minor THEN 'partially_paid'
+                ELSE 'open' END,
+            paid_on = CASE
+                WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.paid_on
+                WHEN n.open_minor = 0 THEN COALESCE(invoices.paid_on, n.last_applied)
+                ELSE NULL END,
+            version = invoices.version + 1,
+            updated_at = ",
+        "
+         FROM (SELECT i.id,
+                      i.amount_minor - i.written_off_minor
+                        - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                    WHERE a.invoice_id = i.id AND a.released_at IS NULL), 0)
+                        - COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                    WHERE a.credit_note_id = i.id AND a.released_at IS NULL), 0) AS open_minor,
+                      (SELECT MAX(a.applied_on) FROM allocations a
+                       WHERE a.invoice_id = i.id AND a.released_at IS NULL) AS last_applied
+               FROM invoices i WHERE i.id ",
+        ") AS n
+         WHERE invoices.id = n.id",
+    ];
+}
+
+/// Payments' allocated amount and status from their live allocations.
+struct PaymentBalances;
+
+impl IdsStatement for PaymentBalances {
+    const SQL: [&'static str; 3] = [
+        "UPDATE payments SET
+            allocated_minor = n.allocated,
+            status = CASE
+                WHEN payments.status = 'reversed' THEN payments.status
+                WHEN n.allocated = 0 THEN 'unapplied'
+                WHEN n.allocated < payments.amount_minor THEN 'partially_applied'
+                ELSE 'applied' END,
+            version = payments.version + 1,
+            updated_at = ",
+        "
+         FROM (SELECT p.id,
+                      COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
+                                WHERE a.payment_id = p.id AND a.released_at IS NULL), 0) AS allocated
+               FROM payments p WHERE p.id ",
+        ") AS n
+         WHERE payments.id = n.id",
+    ];
 }
