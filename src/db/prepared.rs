@@ -2,8 +2,8 @@
 //!
 //! Diesel prepares and caches a statement per connection only when its SQL is the same
 //! for every call; raw SQL (`sql_query`, `batch_execute`) and an `IN (…)` list whose length
-//! varies are parsed and planned again by the server on every call. On the payment path
-//! was most of the planning time PostgreSQL spent. A [`ByIds`] statement has one fixed
+//! varies are parsed and planned again by the server on every call; on the payment path
+//! the balance refresh was such a statement. A [`ByIds`] statement has one fixed
 //! text whose binds are a timestamp and an id array (`= ANY($2)`), so the server parses it
 //! once per connection, and plans it once where `db::prefer_generic_plans` is in force.
 
