@@ -13,17 +13,15 @@ use crate::db::{self};
 use crate::domain::ids::Kind;
 use crate::domain::text;
 use crate::error::{AppError, Violations};
-use crate::http::{PageRequest, resource, utc};
+use crate::http::{PageRequest, Routes, utc};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/api-clients")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(resource("/api-clients/{id}").route(web::get().to(get)))
-    .service(resource("/api-clients/{id}/revoke").route(web::post().to(revoke)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/api-clients", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/api-clients/{id}", |r| r.route(web::get().to(get)));
+    routes.at("/api-clients/{id}/revoke", |r| r.route(web::post().to(revoke)));
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

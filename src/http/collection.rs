@@ -13,14 +13,14 @@ use crate::domain::collectable::Exclusion;
 use crate::domain::ids::Kind;
 use crate::domain::money::format_stored;
 use crate::error::AppError;
-use crate::http::{PageRequest, parse_date, resource, utc};
+use crate::http::{PageRequest, Routes, parse_date, utc};
 use crate::service::promises::PromiseStats;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/collectable-items").route(web::get().to(collectable)))
-        .service(resource("/tasks").route(web::get().to(tasks)))
-        .service(resource("/customers/{id}/summary").route(web::get().to(summary)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/collectable-items", |r| r.route(web::get().to(collectable)));
+    routes.at("/tasks", |r| r.route(web::get().to(tasks)));
+    routes.at("/customers/{id}/summary", |r| r.route(web::get().to(summary)));
 }
 
 /// An open invoice as the collection engine sees it.

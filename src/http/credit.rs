@@ -15,7 +15,7 @@ use crate::domain::ids::Kind;
 use crate::domain::money::format_stored;
 use crate::domain::scorecard::Factor;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_date, parse_instant, utc, with_etag};
 use crate::service::credit::{
     CreditCheckRequest, CreditCheckResult, CreditView, OpenOrdersRequest, RecomputeRequest, RefreshSummary,
     ReleaseRequest, RiskView,
@@ -26,25 +26,23 @@ use crate::service::credit_applications::{
 use crate::service::{self};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/credit-applications")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/credit-applications/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    )
-    .service(resource("/credit-applications/{id}/submit").route(web::post().to(submit)))
-    .service(resource("/credit-applications/{id}/decision").route(web::post().to(decide)))
-    .service(resource("/credit-checks").route(web::post().to(check)))
-    .service(resource("/credit-evaluations").route(web::post().to(recompute)))
-    .service(resource("/customers/{id}/credit").route(web::get().to(credit)))
-    .service(resource("/customers/{id}/credit/release").route(web::post().to(release)))
-    .service(resource("/customers/{id}/open-orders").route(web::put().to(open_orders)))
-    .service(resource("/customers/{id}/risk").route(web::get().to(risk)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/credit-applications", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/credit-applications/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
+    routes.at("/credit-applications/{id}/submit", |r| r.route(web::post().to(submit)));
+    routes.at("/credit-applications/{id}/decision", |r| {
+        r.route(web::post().to(decide))
+    });
+    routes.at("/credit-checks", |r| r.route(web::post().to(check)));
+    routes.at("/credit-evaluations", |r| r.route(web::post().to(recompute)));
+    routes.at("/customers/{id}/credit", |r| r.route(web::get().to(credit)));
+    routes.at("/customers/{id}/credit/release", |r| r.route(web::post().to(release)));
+    routes.at("/customers/{id}/open-orders", |r| r.route(web::put().to(open_orders)));
+    routes.at("/customers/{id}/risk", |r| r.route(web::get().to(risk)));
 }
 
 /// The scorecard shown to the reviewer.

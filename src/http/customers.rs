@@ -15,24 +15,22 @@ use crate::domain::ids::Kind;
 use crate::domain::invoice::days_overdue;
 use crate::domain::money::format_stored;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_date, parse_instant, utc, with_etag};
 use crate::service::{self, BatchItemResult, MAX_BATCH, UpsertOutcome};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/customers")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(resource("/customers/batch").route(web::post().to(batch)))
-    .service(resource("/customers/by-external-id/{external_id}").route(web::put().to(upsert)))
-    .service(
-        resource("/customers/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    )
-    .service(resource("/customers/{id}/statement").route(web::get().to(statement)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/customers", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/customers/batch", |r| r.route(web::post().to(batch)));
+    routes.at("/customers/by-external-id/{external_id}", |r| {
+        r.route(web::put().to(upsert))
+    });
+    routes.at("/customers/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
+    routes.at("/customers/{id}/statement", |r| r.route(web::get().to(statement)));
 }
 
 /// A customer (the debtor).

@@ -13,25 +13,21 @@ use crate::domain::dispute::DisputeStatus;
 use crate::domain::ids::Kind;
 use crate::domain::money::format_stored;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_date, parse_instant, utc, with_etag};
 use crate::service::disputes::{DisputeInput, DisputeReport, ResolveInput};
 use crate::service::{self};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/disputes")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/disputes/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    )
-    .service(resource("/disputes/{id}/comments").route(web::post().to(comment)))
-    .service(resource("/disputes/{id}/resolve").route(web::post().to(resolve)))
-    .service(resource("/reports/disputes").route(web::get().to(report)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/disputes", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/disputes/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
+    routes.at("/disputes/{id}/comments", |r| r.route(web::post().to(comment)));
+    routes.at("/disputes/{id}/resolve", |r| r.route(web::post().to(resolve)));
+    routes.at("/reports/disputes", |r| r.route(web::get().to(report)));
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

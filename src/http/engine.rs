@@ -15,46 +15,44 @@ use crate::domain::ids::Kind;
 use crate::domain::letter::{LetterContext, Rendered, TemplateSource, render};
 use crate::domain::strategy::StrategyDocument;
 use crate::error::AppError;
-use crate::http::{PageRequest, parse_date, resource, utc};
+use crate::http::{PageRequest, Routes, parse_date, utc};
 use crate::service::collection_run::RunSummary;
 use crate::service::strategies::{CollectorCompliance, document};
 use crate::service::{self};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/strategies")
-            .route(web::get().to(list_strategies))
-            .route(web::post().to(create_strategy)),
-    )
-    .service(resource("/strategies/compliance").route(web::get().to(compliance)))
-    .service(resource("/strategies/{id}").route(web::get().to(get_strategy)))
-    .service(resource("/strategies/{id}/versions").route(web::post().to(add_version)))
-    .service(resource("/strategies/{id}/versions/{n}/publish").route(web::post().to(publish)))
-    .service(resource("/strategies/{id}/versions/{n}/acknowledgements").route(web::post().to(acknowledge)))
-    .service(
-        resource("/templates")
-            .route(web::get().to(list_templates))
-            .route(web::post().to(create_template)),
-    )
-    .service(
-        resource("/templates/{id}")
-            .route(web::get().to(get_template))
-            .route(web::put().to(put_template)),
-    )
-    .service(resource("/templates/{id}/preview").route(web::post().to(preview)))
-    .service(
-        resource("/collection-runs")
-            .route(web::get().to(list_runs))
-            .route(web::post().to(start_run)),
-    )
-    .service(resource("/collection-runs/{id}").route(web::get().to(get_run)))
-    .service(resource("/actions").route(web::get().to(list_actions)))
-    .service(resource("/actions/{id}").route(web::get().to(get_action)))
-    .service(resource("/actions/{id}/approve").route(web::post().to(approve)))
-    .service(resource("/actions/{id}/complete").route(web::post().to(complete)))
-    .service(resource("/actions/{id}/cancel").route(web::post().to(cancel)))
-    .service(resource("/email-bounces").route(web::post().to(report_bounce)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/strategies", |r| {
+        r.route(web::get().to(list_strategies))
+            .route(web::post().to(create_strategy))
+    });
+    routes.at("/strategies/compliance", |r| r.route(web::get().to(compliance)));
+    routes.at("/strategies/{id}", |r| r.route(web::get().to(get_strategy)));
+    routes.at("/strategies/{id}/versions", |r| r.route(web::post().to(add_version)));
+    routes.at("/strategies/{id}/versions/{n}/publish", |r| {
+        r.route(web::post().to(publish))
+    });
+    routes.at("/strategies/{id}/versions/{n}/acknowledgements", |r| {
+        r.route(web::post().to(acknowledge))
+    });
+    routes.at("/templates", |r| {
+        r.route(web::get().to(list_templates))
+            .route(web::post().to(create_template))
+    });
+    routes.at("/templates/{id}", |r| {
+        r.route(web::get().to(get_template)).route(web::put().to(put_template))
+    });
+    routes.at("/templates/{id}/preview", |r| r.route(web::post().to(preview)));
+    routes.at("/collection-runs", |r| {
+        r.route(web::get().to(list_runs)).route(web::post().to(start_run))
+    });
+    routes.at("/collection-runs/{id}", |r| r.route(web::get().to(get_run)));
+    routes.at("/actions", |r| r.route(web::get().to(list_actions)));
+    routes.at("/actions/{id}", |r| r.route(web::get().to(get_action)));
+    routes.at("/actions/{id}/approve", |r| r.route(web::post().to(approve)));
+    routes.at("/actions/{id}/complete", |r| r.route(web::post().to(complete)));
+    routes.at("/actions/{id}/cancel", |r| r.route(web::post().to(cancel)));
+    routes.at("/email-bounces", |r| r.route(web::post().to(report_bounce)));
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

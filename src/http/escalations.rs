@@ -15,19 +15,17 @@ use crate::domain::escalation::EscalationKind;
 use crate::domain::ids::Kind;
 use crate::domain::money::format_stored;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_instant, utc, with_etag};
 use crate::service::escalations::{EscalationInput, TransitionInput};
 use crate::service::{self};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/escalations")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(resource("/escalations/{id}").route(web::get().to(get)))
-    .service(resource("/escalations/{id}/transitions").route(web::post().to(transition)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/escalations", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/escalations/{id}", |r| r.route(web::get().to(get)));
+    routes.at("/escalations/{id}/transitions", |r| r.route(web::post().to(transition)));
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

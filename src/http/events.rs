@@ -11,11 +11,11 @@ use crate::auth::roles::LEDGER_WRITERS;
 use crate::db;
 use crate::domain::ids::Kind;
 use crate::error::AppError;
-use crate::http::{PageRequest, resource, utc};
+use crate::http::{PageRequest, Routes, utc};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/events").route(web::get().to(list)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/events", |r| r.route(web::get().to(list)));
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

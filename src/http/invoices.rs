@@ -16,25 +16,23 @@ use crate::domain::money::format_stored;
 use crate::domain::text;
 use crate::error::{AppError, Violations};
 use crate::http::customers::{BatchResponse, check_batch_size};
-use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_date, parse_instant, utc, with_etag};
 use crate::service::{self, UpsertOutcome};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/invoices")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(resource("/invoices/batch").route(web::post().to(batch)))
-    .service(resource("/invoices/by-external-id/{external_id}").route(web::put().to(upsert)))
-    .service(
-        resource("/invoices/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    )
-    .service(resource("/invoices/{id}/cancel").route(web::post().to(cancel)))
-    .service(resource("/invoices/{id}/write-off").route(web::post().to(write_off)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/invoices", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/invoices/batch", |r| r.route(web::post().to(batch)));
+    routes.at("/invoices/by-external-id/{external_id}", |r| {
+        r.route(web::put().to(upsert))
+    });
+    routes.at("/invoices/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
+    routes.at("/invoices/{id}/cancel", |r| r.route(web::post().to(cancel)));
+    routes.at("/invoices/{id}/write-off", |r| r.route(web::post().to(write_off)));
 }
 
 /// An invoice, credit note or debit note, with its derived balance.

@@ -19,24 +19,28 @@ use crate::domain::text;
 use crate::error::{AppError, Violations};
 use crate::http::customers::{BatchResponse, check_batch_size};
 use crate::http::invoices::InvoiceResponse;
-use crate::http::{PageRequest, parse_date, parse_instant, resource, utc};
+use crate::http::{PageRequest, Routes, parse_date, parse_instant, utc};
 use crate::service::idempotency::{self, IdempotencyKey, Outcome};
 use crate::service::{self, UpsertOutcome};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/payments")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(resource("/payments/batch").route(web::post().to(batch)))
-    .service(resource("/payments/by-external-id/{external_id}").route(web::put().to(upsert)))
-    .service(resource("/payments/{id}").route(web::get().to(get)))
-    .service(resource("/payments/{id}/allocations").route(web::post().to(allocate)))
-    .service(resource("/payments/{id}/allocations/{allocation_id}").route(web::delete().to(unallocate)))
-    .service(resource("/payments/{id}/reverse").route(web::post().to(reverse)))
-    .service(resource("/invoices/{id}/applications").route(web::post().to(apply_credit_note)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/payments", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/payments/batch", |r| r.route(web::post().to(batch)));
+    routes.at("/payments/by-external-id/{external_id}", |r| {
+        r.route(web::put().to(upsert))
+    });
+    routes.at("/payments/{id}", |r| r.route(web::get().to(get)));
+    routes.at("/payments/{id}/allocations", |r| r.route(web::post().to(allocate)));
+    routes.at("/payments/{id}/allocations/{allocation_id}", |r| {
+        r.route(web::delete().to(unallocate))
+    });
+    routes.at("/payments/{id}/reverse", |r| r.route(web::post().to(reverse)));
+    routes.at("/invoices/{id}/applications", |r| {
+        r.route(web::post().to(apply_credit_note))
+    });
 }
 
 /// Money applied to an invoice, from a payment or a credit note.

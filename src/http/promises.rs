@@ -16,32 +16,26 @@ use crate::domain::money::format_stored;
 use crate::domain::plan::PlanStatus;
 use crate::domain::promise::PromiseStatus;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_date, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_date, parse_instant, utc, with_etag};
 use crate::service::plans::PlanInput;
 use crate::service::promises::{EvaluationSummary, PromiseInput};
 use crate::service::{self};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/promises")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/promises/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    )
-    .service(resource("/promises/{id}/cancel").route(web::post().to(cancel)))
-    .service(resource("/promise-evaluations").route(web::post().to(evaluate)))
-    .service(
-        resource("/payment-plans")
-            .route(web::get().to(list_plans))
-            .route(web::post().to(create_plan)),
-    )
-    .service(resource("/payment-plans/{id}").route(web::get().to(get_plan)))
-    .service(resource("/payment-plans/{id}/cancel").route(web::post().to(cancel_plan)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/promises", |r| {
+        r.route(web::get().to(list)).route(web::post().to(create))
+    });
+    routes.at("/promises/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
+    routes.at("/promises/{id}/cancel", |r| r.route(web::post().to(cancel)));
+    routes.at("/promise-evaluations", |r| r.route(web::post().to(evaluate)));
+    routes.at("/payment-plans", |r| {
+        r.route(web::get().to(list_plans)).route(web::post().to(create_plan))
+    });
+    routes.at("/payment-plans/{id}", |r| r.route(web::get().to(get_plan)));
+    routes.at("/payment-plans/{id}/cancel", |r| r.route(web::post().to(cancel_plan)));
 }
 
 /// A promise to pay and how it is going.

@@ -7,15 +7,13 @@ use crate::auth::roles::{ADMINS, READERS};
 use crate::db::{self, write_transaction};
 use crate::domain::settings::OrgSettings;
 use crate::error::AppError;
-use crate::http::resource;
+use crate::http::Routes;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/settings")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes.at("/settings", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
 }
 
 /// The organisation's settings.

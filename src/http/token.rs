@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use crate::auth::api_clients::verify_secret;
 use crate::db::{self};
 use crate::error::AppError;
+use crate::http::Routes;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/auth/token").route(web::post().to(token)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/auth/token", |r| r.route(web::post().to(token)));
 }
 
 /// Client credentials, as JSON or `application/x-www-form-urlencoded` (or HTTP Basic).

@@ -14,21 +14,15 @@ use crate::db::{self, write_transaction};
 use crate::domain::ids::Kind;
 use crate::domain::user::UserInput;
 use crate::error::AppError;
-use crate::http::{PageRequest, if_match, parse_instant, resource, utc, with_etag};
+use crate::http::{PageRequest, Routes, if_match, parse_instant, utc, with_etag};
 use crate::service;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/users")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/users/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(patch)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes.at("/users", |r| r.route(web::get().to(list)).route(web::post().to(create)));
+    routes.at("/users/{id}", |r| {
+        r.route(web::get().to(get)).route(web::patch().to(patch))
+    });
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

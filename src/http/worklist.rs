@@ -10,13 +10,13 @@ use crate::auth::Auth;
 use crate::auth::roles::{COLLECTION_STAFF, Role};
 use crate::db::{self, write_transaction};
 use crate::error::AppError;
-use crate::http::resource;
+use crate::http::Routes;
 use crate::service::worklist::{ActivityInput, ActivityResult, Worklist};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/worklist").route(web::get().to(worklist)))
-        .service(resource("/activities").route(web::post().to(log_activity)));
+pub fn routes(routes: &mut Routes) {
+    routes.at("/worklist", |r| r.route(web::get().to(worklist)));
+    routes.at("/activities", |r| r.route(web::post().to(log_activity)));
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

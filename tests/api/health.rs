@@ -27,6 +27,15 @@ async fn unknown_routes_and_methods_are_problems(app: TestApp) {
     app.send(Method::DELETE, "/v1/customers", Some(&app.admin), None)
         .await
         .expect_problem(405);
+    // Inside a segment's scope, past its end and beside its prefix.
+    app.get("/v1/customers/cus_1/nothing-here").await.expect_problem(404);
+    app.get("/v1/customers-and-more").await.expect_problem(404);
+    app.get("/v1/customers/").await.expect_problem(404);
+    app.send(Method::DELETE, "/v1/credit-checks", Some(&app.admin), None)
+        .await
+        .expect_problem(405);
+    // The same segment filled by two modules (customers and credit).
+    app.get("/v1/customers/cus_999/credit").await.expect_problem(404);
 }
 
 async fn metrics_count_requests_by_route(app: TestApp) {
@@ -35,6 +44,13 @@ async fn metrics_count_requests_by_route(app: TestApp) {
     let text = metrics.body.as_str().expect("text").to_string();
     assert!(
         text.contains(r#"recaudo_http_requests_total{method="GET",route="/v1/customers/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    app.get("/v1/customers/cus_999/credit").await.expect_problem(404);
+    let metrics = app.send(Method::GET, "/metrics", None, None).await.expect(200);
+    let text = metrics.body.as_str().expect("text").to_string();
+    assert!(
+        text.contains(r#"recaudo_http_requests_total{method="GET",route="/v1/customers/{id}/credit",status="404"} 1"#),
         "{text}"
     );
     assert!(text.contains("recaudo_http_request_duration_seconds_bucket"));
