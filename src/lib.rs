@@ -114,9 +114,9 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| format!("cannot start the server: {e}"))?;
-        if let Some(workers) = config.workers {
-            server = server.workers(workers);
-        }
+        server = server
+            .workers(config.http_workers())
+            .worker_max_blocking_threads(config.blocking_threads_per_worker());
         tracing::info!(
             engine = database.engine.name(),
             port,
