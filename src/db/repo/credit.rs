@@ -439,6 +439,17 @@ pub fn open_documents(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<
         .load(c)?)
 }
 
+/// How many open documents each customer has (customers without any are left out): what a
+/// recomputation chunk will hold in memory.
+pub fn open_document_counts(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, i64)>, AppError> {
+    Ok(invoices::table
+        .filter(invoices::customer_id.eq_any(customer_ids))
+        .filter(invoices::open_minor.gt(0))
+        .group_by(invoices::customer_id)
+        .select((invoices::customer_id, diesel::dsl::count_star()))
+        .load(c)?)
+}
+
 /// Unapplied cash: (customer, currency, amount − allocated) of live payments.
 pub fn unapplied(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, AppError> {
     let rows: Vec<(i64, String, i64, i64)> = payments::table
