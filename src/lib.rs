@@ -100,7 +100,7 @@ impl Application {
         });
         let refresher = config
             .credit_refresh_interval
-            .map(|interval| refresher::start(state.pool.clone(), interval));
+            .map(|interval| refresher::start(state.pool.clone(), interval, database.engine == Engine::Sqlite));
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let app_state = state.clone();

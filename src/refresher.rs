@@ -1,25 +1,38 @@
 //! The credit recomputation worker: a background thread that drains the queue of customers
 //! whose credit snapshot, hold status and risk signals are due for recomputation
 //! (`service::credit_queue`), a batch of up to 1 000 per transaction. A full batch is
-//! followed at once by the next; an empty queue is looked at again after the configured
+//! followed at once by the next (on PostgreSQL; SQLite's writers get a turn in between);
+//! an empty queue is looked at again after the configured
 //! interval. Several service instances may pick the same customers: their recomputations
 //! queue on the customers' rows and the second one finds nothing new to write.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::db::DbPool;
 use crate::service::credit_queue;
 
-/// Starts the worker; it stops when the returned flag is set.
-pub fn start(pool: DbPool, interval: Duration) -> Arc<AtomicBool> {
+/// Starts the worker; it stops when the returned flag is set. With `single_writer` (SQLite,
+/// one write transaction at a time for the whole database) a full batch is followed by a
+/// pause as long as the batch took (at most [`MAX_YIELD`]) instead of the next batch at once.
+/// Writers waiting for SQLite's lock poll it every 100 ms or so, and a worker that began its
+/// next batch right after committing kept it from them: during the 1M-invoice SQLite load
+/// an invoice batch waited past the 10 s busy timeout (a 503) while the worker drained the
+/// 100 000 customers the load had queued.
+pub fn start(pool: DbPool, interval: Duration, single_writer: bool) -> Arc<AtomicBool> {
     crate::scheduler::spawn_loop("recaudo-credit-refresh", move || {
+        let started = Instant::now();
         if !drain(&pool) {
             std::thread::sleep(interval);
+        } else if single_writer {
+            std::thread::sleep(started.elapsed().min(MAX_YIELD));
         }
     })
 }
+
+/// The longest pause between two full batches on a single-writer database.
+pub const MAX_YIELD: Duration = Duration::from_secs(1);
 
 /// One batch; true when the batch was full (more may be waiting).
 fn drain(pool: &DbPool) -> bool {
