@@ -25,7 +25,7 @@ pub struct Config {
     pub pool_size: u32,
     pub workers: Option<usize>,
     /// Requests doing database work at once, over all workers (`RECAUDO_DB_CONCURRENCY`);
-    /// `None`: four per CPU core. See [`Config::blocking_threads_per_worker`].
+    /// `None`: two per CPU core. See [`Config::blocking_threads_per_worker`].
     pub db_concurrency: Option<usize>,
     pub token_issuer: String,
     pub token_audience: String,
@@ -279,11 +279,14 @@ impl Config {
     }
 }
 
-/// Database work per CPU core by default: measured on 2 cores against a pool of 64 (quick
-/// book, alternating runs), 4 per core gave GET 9 462–9 501 req/s at p99 26–27 ms and credit
-/// checks 6 461–6 778/s, against 7 094–8 448 req/s at p99 50–58 ms and 5 225–5 930/s with
-/// actix's default (512 blocking threads shared by the workers); 8 per core was in between.
-pub const DB_CONCURRENCY_PER_CORE: usize = 4;
+/// Database work per CPU core by default. Measured on 2 cores, quick book, alternating runs
+/// of the same binary: against actix's default (512 blocking threads shared by the workers:
+/// GET 7 094–8 448 req/s at p99 50–58 ms, credit checks 5 225–5 930/s), 4 per core gave GET
+/// 9 462–9 501 req/s at p99 26–27 ms and credit checks 6 461–6 778/s; later, 2 per core
+/// against 4: GET 12 649–13 102 req/s at p99 13–14 ms against 10 721–12 413 at 18–22 ms,
+/// credit checks at p99 15 ms against 31–36 ms at the same rate, and the same invoice-load
+/// and payment rates.
+pub const DB_CONCURRENCY_PER_CORE: usize = 2;
 
 impl Config {
     /// HTTP worker threads: the configured number, or one per CPU core (actix's default).

@@ -221,14 +221,14 @@ pub fn post(
     crate::db::prefer_generic_plans(c)?;
     let dir = CustomerDirectory::load(c, org_id, [customer_ref(input)])?;
     let data = validate(&dir, input, today)?;
-    if let Some(ext) = &data.external_id
-        && !repo::find_by_external_ids(c, org_id, &[ext.as_str()])?.is_empty()
-    {
+    let drafts = vec![(0, data)];
+    let existing = existing_payments(c, org_id, &drafts)?;
+    if let Some(ext) = existing.keys().next() {
         return Err(AppError::Conflict(format!(
             "a payment with external_id `{ext}` exists; use PUT /v1/payments/by-external-id/{ext} to repeat it safely"
         )));
     }
-    let mut results = post_valid(c, org_id, actor, vec![(0, data)])?;
+    let mut results = post_valid(c, org_id, actor, drafts, existing)?;
     let (_, result) = results
         .pop()
         .ok_or_else(|| AppError::internal("empty posting result"))?;
@@ -258,7 +258,9 @@ pub fn upsert_one(
     input.external_id = Some(external_id.to_string());
     let dir = CustomerDirectory::load(c, org_id, [customer_ref(&input)])?;
     let data = validate(&dir, &input, today)?;
-    let mut results = post_valid(c, org_id, actor, vec![(0, data)])?;
+    let drafts = vec![(0, data)];
+    let existing = existing_payments(c, org_id, &drafts)?;
+    let mut results = post_valid(c, org_id, actor, drafts, existing)?;
     let (_, result) = results
         .pop()
         .ok_or_else(|| AppError::internal("empty posting result"))?;
@@ -304,7 +306,8 @@ pub fn post_batch(
         .iter()
         .filter_map(|(i, d)| d.external_id.clone().map(|k| (*i, k)))
         .collect();
-    for (index, result) in post_valid(c, org_id, actor, valid)? {
+    let existing = existing_payments(c, org_id, &valid)?;
+    for (index, result) in post_valid(c, org_id, actor, valid, existing)? {
         let key = keys.get(&index).cloned();
         results[index] = Some(match result {
             Ok((outcome, id)) => {
@@ -321,18 +324,32 @@ type ItemResult = Result<(UpsertOutcome, i64), AppError>;
 /// Posts validated payments: existing external ids are compared (unchanged, or their
 /// details updated), new ones are allocated against one locked read of their customers'
 /// open invoices and written with their allocations, then balances are re-derived.
+/// The stored payments the drafts name by external id, by that id.
+fn existing_payments(
+    c: &mut DbConnection,
+    org_id: i64,
+    drafts: &[(usize, PaymentData)],
+) -> Result<HashMap<String, PaymentRow>, AppError> {
+    let keys: Vec<&str> = drafts.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(repo::find_by_external_ids(c, org_id, &keys)?
+        .into_iter()
+        .filter_map(|p| p.external_id.clone().map(|k| (k, p)))
+        .collect())
+}
+
+/// Posts validated drafts: updates those in `existing` (stored payments by external id,
+/// from [`existing_payments`]) and allocates and inserts the others.
 fn post_valid(
     c: &mut DbConnection,
     org_id: i64,
     actor: &str,
     drafts: Vec<(usize, PaymentData)>,
+    existing: HashMap<String, PaymentRow>,
 ) -> Result<Vec<(usize, ItemResult)>, AppError> {
     let rules = settings(c, org_id)?.allocation_rules;
-    let keys: Vec<&str> = drafts.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
-    let existing: HashMap<String, PaymentRow> = repo::find_by_external_ids(c, org_id, &keys)?
-        .into_iter()
-        .filter_map(|p| p.external_id.clone().map(|k| (k, p)))
-        .collect();
     let new_customers: Vec<i64> = drafts
         .iter()
         .filter(|(_, d)| d.external_id.as_ref().is_none_or(|k| !existing.contains_key(k)))
