@@ -321,9 +321,6 @@ pub fn post_batch(
 
 type ItemResult = Result<(UpsertOutcome, i64), AppError>;
 
-/// Posts validated payments: existing external ids are compared (unchanged, or their
-/// details updated), new ones are allocated against one locked read of their customers'
-/// open invoices and written with their allocations, then balances are re-derived.
 /// The stored payments the drafts name by external id, by that id.
 fn existing_payments(
     c: &mut DbConnection,
@@ -340,8 +337,10 @@ fn existing_payments(
         .collect())
 }
 
-/// Posts validated drafts: updates those in `existing` (stored payments by external id,
-/// from [`existing_payments`]) and allocates and inserts the others.
+/// Posts validated payments: those in `existing` (from [`existing_payments`]) are compared
+/// (unchanged, or their details updated), new ones are allocated against one locked read of
+/// their customers' open invoices and written with their allocations, then balances are
+/// re-derived.
 fn post_valid(
     c: &mut DbConnection,
     org_id: i64,
