@@ -1,7 +1,9 @@
 -- POST /v1/credit-checks for a customer picked uniformly at random from BENCH_CUSTOMERS
 -- (customers.csv of bench/generate.py: the external id and the credit currency), with an
 -- order amount between 1.00 and 5 000.00 in that currency.
--- env: BENCH_TOKEN, BENCH_CUSTOMERS. Prints one JSON line (BENCH_RESULT) with the count of
+-- env: BENCH_TOKEN, BENCH_CUSTOMERS; optional BENCH_MEAN_DELAY_MS paces each connection
+-- with exponentially distributed pauses of that mean between its requests (an open,
+-- Poisson-like arrival rate instead of a closed loop at saturation). Prints one JSON line (BENCH_RESULT) with the count of
 -- each response status and of each decision.
 local token = os.getenv("BENCH_TOKEN")
 local path = os.getenv("BENCH_CUSTOMERS")
@@ -28,6 +30,13 @@ function init(args)
   end
   wrk.headers["Authorization"] = "Bearer " .. token
   wrk.headers["Content-Type"] = "application/json"
+end
+
+local mean_delay = tonumber(os.getenv("BENCH_MEAN_DELAY_MS") or "")
+if mean_delay then
+  function delay()
+    return -math.log(1 - math.random()) * mean_delay
+  end
 end
 
 function request()
