@@ -55,7 +55,7 @@ pub fn collectable_for_customers(
 ) -> Result<Vec<CollectableItem>, AppError> {
     let mut page: Vec<InvoiceRow> = Vec::new();
     for chunk in customer_ids.chunks(1000) {
-        page.extend(open_invoices_of(c, org_id, chunk)?);
+        page.extend(open_invoices_of(c, org_id, chunk, None)?);
     }
     classify(c, org_id, as_of, page)
 }
@@ -63,10 +63,11 @@ pub fn collectable_for_customers(
 /// Customers whose invoices are read per statement by `collectable_for_first_customers`.
 const GROUP: usize = 100;
 
-/// The open invoices of the first of `customer_ids` as the collection engine sees them,
-/// read `GROUP` customers at a time and stopping after the group that reaches `max_items`:
-/// memory stays bounded when a few customers hold thousands of invoices each. Returns the
-/// items and how many of the customers (a prefix) they cover.
+/// The open invoices of the first of `customer_ids` as the collection engine sees them:
+/// whole customers, in order, up to `max_items` invoices (or the first customer alone when
+/// it holds more). Read `GROUP` customers per statement, each read limited to what still
+/// fits, so a group holding a customer with tens of thousands of invoices does not load
+/// them all at once. Returns the items and how many of the customers (a prefix) they cover.
 pub fn collectable_for_first_customers(
     c: &mut DbConnection,
     org_id: i64,
@@ -76,19 +77,57 @@ pub fn collectable_for_first_customers(
 ) -> Result<(Vec<CollectableItem>, usize), AppError> {
     let mut page: Vec<InvoiceRow> = Vec::new();
     let mut covered = 0;
-    for group in customer_ids.chunks(GROUP) {
-        page.extend(open_invoices_of(c, org_id, group)?);
-        covered += group.len();
-        if page.len() >= max_items {
-            break;
+    while covered < customer_ids.len() && page.len() < max_items {
+        let group = &customer_ids[covered..(covered + GROUP).min(customer_ids.len())];
+        let room = max_items - page.len();
+        let mut rows = open_invoices_of(c, org_id, group, Some(room + 1))?;
+        let owners: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+        match whole_customers(&owners, room) {
+            None => {
+                page.extend(rows);
+                covered += group.len();
+            }
+            Some(0) if page.is_empty() => {
+                // The group's first customer with invoices holds more than a chunk: it is
+                // the chunk, read whole.
+                let big = owners[0];
+                page = open_invoices_of(c, org_id, &[big], None)?;
+                covered += group.iter().position(|&id| id == big).map_or(group.len(), |i| i + 1);
+                break;
+            }
+            Some(complete) => {
+                // The customers before the one cut off are covered, those without invoices
+                // included; the one cut off starts the next chunk.
+                let cut = owners[complete];
+                rows.truncate(complete);
+                page.extend(rows);
+                covered += group.iter().position(|&id| id == cut).unwrap_or(group.len());
+                break;
+            }
         }
     }
     Ok((classify(c, org_id, as_of, page)?, covered))
 }
 
+/// Of rows read in customer order with a limit one above `room` (`owners`: each row's
+/// customer), how many belong to customers read whole: `None` when nothing was cut off (at
+/// most `room` rows), else the rows before the first row of the last customer read.
+fn whole_customers(owners: &[i64], room: usize) -> Option<usize> {
+    if owners.len() <= room {
+        return None;
+    }
+    let last = owners[owners.len() - 1];
+    Some(owners.iter().position(|&o| o == last).unwrap_or(0))
+}
+
 /// The open (chaseable) invoices of some customers, by customer, oldest due first.
-fn open_invoices_of(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<Vec<InvoiceRow>, AppError> {
-    Ok(invoices::table
+fn open_invoices_of(
+    c: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+    limit: Option<usize>,
+) -> Result<Vec<InvoiceRow>, AppError> {
+    let query = invoices::table
         .filter(invoices::org_id.eq(org_id))
         .filter(invoices::customer_id.eq_any(customer_ids))
         .filter(invoices::open_minor.gt(0))
@@ -99,8 +138,13 @@ fn open_invoices_of(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> 
             invoices::due_date.asc(),
             invoices::id.asc(),
         ))
-        .select(InvoiceRow::as_select())
-        .load::<InvoiceRow>(c)?)
+        .select(InvoiceRow::as_select());
+    Ok(match limit {
+        Some(n) => query
+            .limit(i64::try_from(n).unwrap_or(i64::MAX))
+            .load::<InvoiceRow>(c)?,
+        None => query.load::<InvoiceRow>(c)?,
+    })
 }
 
 fn classify(
@@ -181,4 +225,28 @@ fn on_account_promises(
         .filter(|p| !linked.contains(&p.id))
         .map(|p| (p.customer_id, p.currency))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_cut_off_when_the_rows_fit() {
+        assert_eq!(whole_customers(&[], 5), None);
+        assert_eq!(whole_customers(&[1, 1, 2], 3), None);
+    }
+
+    #[test]
+    fn the_customer_read_last_is_cut_off_when_the_limit_was_reached() {
+        // Read with limit 4 (room 3): customer 3's rows may continue past the limit.
+        assert_eq!(whole_customers(&[1, 2, 2, 3], 3), Some(3));
+        assert_eq!(whole_customers(&[1, 1, 3, 3], 3), Some(2));
+    }
+
+    #[test]
+    fn a_customer_alone_over_the_limit_leaves_no_whole_customer() {
+        assert_eq!(whole_customers(&[7, 7, 7, 7], 3), Some(0));
+        assert_eq!(whole_customers(&[7], 0), Some(0));
+    }
 }
