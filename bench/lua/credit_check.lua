@@ -3,8 +3,8 @@
 -- order amount between 1.00 and 5 000.00 in that currency.
 -- env: BENCH_TOKEN, BENCH_CUSTOMERS; optional BENCH_MEAN_DELAY_MS paces each connection
 -- with exponentially distributed pauses of that mean between its requests (an open,
--- Poisson-like arrival rate instead of a closed loop at saturation). Prints one JSON line (BENCH_RESULT) with the count of
--- each response status and of each decision.
+-- Poisson-like arrival rate instead of a closed loop at saturation). Prints one JSON line
+-- (BENCH_RESULT) with the count of each response status and of each decision.
 local token = os.getenv("BENCH_TOKEN")
 local path = os.getenv("BENCH_CUSTOMERS")
 local counter = 0
