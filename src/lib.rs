@@ -41,6 +41,7 @@ pub struct Application {
     scheduler: Option<Arc<std::sync::atomic::AtomicBool>>,
     delivery: Option<Arc<std::sync::atomic::AtomicBool>>,
     refresher: Option<Arc<std::sync::atomic::AtomicBool>>,
+    wal_keeper: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Opens the database named by the configuration, creating the SQLite folder if needed,
@@ -71,7 +72,7 @@ pub fn bootstrap(pool: &DbPool) -> Result<bool, String> {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, String> {
         let database = open_database(&config)?;
-        let pool = database.pool(config.pool_size)?;
+        let (pool, wal_keeper) = database.serving_pool(config.pool_size)?;
         let created_org = bootstrap(&pool)?;
         let (keys, created_key) = TokenKeys::load_or_create(&config)?;
         if created_org || created_key {
@@ -130,6 +131,7 @@ impl Application {
             scheduler,
             delivery,
             refresher,
+            wal_keeper,
         })
     }
 
@@ -144,7 +146,10 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        for stop in [&self.scheduler, &self.delivery, &self.refresher].into_iter().flatten() {
+        for stop in [&self.scheduler, &self.delivery, &self.refresher, &self.wal_keeper]
+            .into_iter()
+            .flatten()
+        {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         result

@@ -1,10 +1,10 @@
 //! The credit recomputation worker: a background thread that drains the queue of customers
 //! whose credit snapshot, hold status and risk signals are due for recomputation
 //! (`service::credit_queue`), a batch of up to 1 000 per transaction. A full batch is
-//! followed at once by the next (on PostgreSQL; SQLite's writers get a turn in between);
-//! an empty queue is looked at again after the configured
-//! interval. Several service instances may pick the same customers: their recomputations
-//! queue on the customers' rows and the second one finds nothing new to write.
+//! followed at once by the next (on PostgreSQL; on SQLite, API writers go first); an empty
+//! queue is looked at again after the configured interval. Several service instances may
+//! pick the same customers: their recomputations queue on the customers' rows and the
+//! second one finds nothing new to write.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -15,13 +15,16 @@ use crate::service::credit_queue;
 
 /// Starts the worker; it stops when the returned flag is set. With `single_writer` (SQLite,
 /// one write transaction at a time for the whole database) a full batch is followed by a
-/// pause as long as the batch took (at most [`MAX_YIELD`]) instead of the next batch at once.
-/// Writers waiting for SQLite's lock poll it every 100 ms or so, and a worker that began its
-/// next batch right after committing kept it from them: during the 1M-invoice SQLite load
-/// an invoice batch waited past the 10 s busy timeout (a 503) while the worker drained the
-/// 100 000 customers the load had queued.
+/// pause as long as the batch took (at most [`MAX_YIELD`]) instead of the next batch at once,
+/// and a batch waits while API writers queue for the writer lock (at most [`MAX_YIELD`]).
+/// The pause dates from when writers polled SQLite's lock every 100 ms or so: a worker
+/// that began its next batch right after committing kept it from them, and during the
+/// 1M-invoice SQLite load an invoice batch waited past the 10 s busy timeout (a 503).
 pub fn start(pool: DbPool, interval: Duration, single_writer: bool) -> Arc<AtomicBool> {
     crate::scheduler::spawn_loop("recaudo-credit-refresh", move || {
+        if single_writer {
+            give_way_to_writers();
+        }
         let started = Instant::now();
         if !drain(&pool) {
             std::thread::sleep(interval);
@@ -33,6 +36,17 @@ pub fn start(pool: DbPool, interval: Duration, single_writer: bool) -> Arc<Atomi
 
 /// The longest pause between two full batches on a single-writer database.
 pub const MAX_YIELD: Duration = Duration::from_secs(1);
+
+/// Waits while API write transactions queue for SQLite's writer lock, at most
+/// [`MAX_YIELD`]: a recomputation can wait (a credit read recomputes a queued customer
+/// first), an ERP's batch should not. Without it the worker's batches took about half of
+/// the writer's time during a 1M-invoice load (8 959 against 11 552 rows/s, before this).
+fn give_way_to_writers() {
+    let started = Instant::now();
+    while crate::db::sqlite::writers_waiting() && started.elapsed() < MAX_YIELD {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// One batch; true when the batch was full (more may be waiting).
 fn drain(pool: &DbPool) -> bool {

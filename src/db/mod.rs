@@ -5,6 +5,7 @@
 pub mod prepared;
 pub mod repo;
 pub mod schema;
+pub mod sqlite;
 
 use std::time::Duration;
 
@@ -94,8 +95,12 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
+/// Configures each new SQLite connection of a pool; `checkpoints_elsewhere` turns off the
+/// automatic checkpoints a committing connection would run (see `sqlite`).
 #[derive(Debug)]
-struct ConnectionSetup;
+struct ConnectionSetup {
+    checkpoints_elsewhere: bool,
+}
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
@@ -105,6 +110,10 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
+            if self.checkpoints_elsewhere {
+                c.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+            }
         }
         Ok(())
     }
@@ -153,7 +162,24 @@ impl Database {
         applied.map_err(|e| format!("migration failed: {e}"))
     }
 
+    /// A pool whose SQLite connections checkpoint the WAL themselves (commands, tools).
     pub fn pool(&self, size: u32) -> Result<DbPool, String> {
+        self.build_pool(size, false)
+    }
+
+    /// The serving pool, with the WAL keeper of a SQLite file database started first; the
+    /// returned flag stops the keeper (`None` when it does not run: PostgreSQL, an
+    /// in-memory database, or a keeper that could not start, and then the pool's
+    /// connections checkpoint themselves).
+    pub fn serving_pool(
+        &self,
+        size: u32,
+    ) -> Result<(DbPool, Option<std::sync::Arc<std::sync::atomic::AtomicBool>>), String> {
+        let keeper = sqlite::start_wal_keeper(self);
+        Ok((self.build_pool(size, keeper.is_some())?, keeper))
+    }
+
+    fn build_pool(&self, size: u32, checkpoints_elsewhere: bool) -> Result<DbPool, String> {
         Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
@@ -161,7 +187,7 @@ impl Database {
             // errors on use and through /health/ready instead.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(ConnectionSetup))
+            .connection_customizer(Box::new(ConnectionSetup { checkpoints_elsewhere }))
             .build(self.clone())
             .map_err(|e| format!("cannot open database pool: {e}"))
     }
@@ -186,9 +212,10 @@ impl ManageConnection for Database {
     }
 }
 
-/// Runs `f` in a transaction that holds the write lock from its first statement: `BEGIN
-/// IMMEDIATE` on SQLite (so concurrent writers queue on busy_timeout instead of failing to
-/// upgrade a read lock), a plain `BEGIN` on PostgreSQL, where rows are locked explicitly.
+/// Runs `f` in a transaction that holds the write lock from its first statement: on SQLite
+/// the process's writer lock (`sqlite::lock_writer`, so writers queue in order and take
+/// over at once) and `BEGIN IMMEDIATE` (never a read lock that fails to upgrade), a plain
+/// `BEGIN` on PostgreSQL, where rows are locked explicitly.
 /// Called inside a transaction (a write whose answer reads a credit view, which settles a
 /// queued customer in its own `write_transaction`), it opens a savepoint instead: SQLite
 /// refuses a `BEGIN` inside a transaction, and the outer one already holds the write lock.
@@ -202,10 +229,18 @@ where
     let nested = <DbConnection as diesel::Connection>::TransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()?
         .is_some();
-    match conn {
-        DbConnection::Sqlite(c) if !nested => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        _ => <DbConnection as diesel::Connection>::TransactionManager::begin_transaction(conn)?,
-    }
+    // Held until this function returns, after the commit or the rollback.
+    let _writer = match conn {
+        DbConnection::Sqlite(c) if !nested => {
+            let writer = sqlite::lock_writer(sqlite::WRITER_WAIT)?;
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            Some(writer)
+        }
+        _ => {
+            <DbConnection as diesel::Connection>::TransactionManager::begin_transaction(conn)?;
+            None
+        }
+    };
     match f(conn) {
         Ok(value) => {
             <DbConnection as diesel::Connection>::TransactionManager::commit_transaction(conn)?;

@@ -261,7 +261,7 @@ pub fn upsert_batch(
 type ItemOutcome = Result<(UpsertOutcome, i64), AppError>;
 
 /// Writes validated invoices with distinct external ids: one SELECT of the existing rows,
-/// one INSERT … ON CONFLICT per 1 000 rows, one SELECT of the new ids.
+/// one INSERT … ON CONFLICT … RETURNING per 1 000 rows (the new ids).
 fn upsert_valid(
     c: &mut DbConnection,
     org_id: i64,
@@ -301,23 +301,17 @@ fn upsert_valid(
             paid_on: *paid_on,
         });
     }
-    repo::upsert_many(c, org_id, &writes)?;
+    let written: HashMap<String, i64> = repo::upsert_many(c, org_id, &writes)?
+        .into_iter()
+        .filter_map(|(id, key)| key.map(|k| (k, id)))
+        .collect();
     let touched: Vec<i64> = (writes.iter().map(|w| w.data.customer_id))
         .chain(existing.values().map(|r| r.customer_id))
         .collect();
     crate::service::hooks::credit_inputs_changed(c, org_id, &touched)?;
-    let created: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, _, o)| matches!(o, Ok((UpsertOutcome::Created, _))))
-        .map(|(_, k, _)| k.as_str())
-        .collect();
-    let new_ids: HashMap<String, i64> = repo::find_by_external_ids(c, org_id, &created)?
-        .into_iter()
-        .filter_map(|r| r.external_id.map(|k| (k, r.id)))
-        .collect();
     for (_, key, outcome) in outcomes.iter_mut() {
         if let Ok((UpsertOutcome::Created, id)) = outcome {
-            *id = *new_ids
+            *id = *written
                 .get(key.as_str())
                 .ok_or_else(|| AppError::internal(format!("invoice `{key}` missing after upsert")))?;
         }

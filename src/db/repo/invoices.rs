@@ -110,13 +110,19 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, write: &InvoiceWrite<'_>) ->
 }
 
 /// Inserts new invoices and updates existing ones (matched on external id) set-based:
-/// one statement per 1 000 rows. Every item must carry an external id.
-pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[InvoiceWrite<'_>]) -> Result<(), AppError> {
+/// one statement per 1 000 rows. Every item must carry an external id. Returns the id and
+/// external id of every row written, inserted or updated.
+pub fn upsert_many(
+    conn: &mut DbConnection,
+    org_id: i64,
+    items: &[InvoiceWrite<'_>],
+) -> Result<Vec<(i64, Option<String>)>, AppError> {
     let at = now();
     let rows: Vec<InvoiceValues<'_>> = items.iter().map(|w| values(org_id, w, at)).collect();
+    let mut written = Vec::with_capacity(rows.len());
     // 18 columns per row: 1 000 rows stay under both engines' bound-parameter limits.
     for chunk in rows.chunks(1000) {
-        dispatch!(conn, |c| diesel::insert_into(invoices::table)
+        written.extend(dispatch!(conn, |c| diesel::insert_into(invoices::table)
             .values(chunk)
             .on_conflict((invoices::org_id, invoices::external_id))
             .do_update()
@@ -137,9 +143,10 @@ pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[InvoiceWrite<'
                 invoices::version.eq(invoices::version + 1),
                 invoices::updated_at.eq(excluded(invoices::updated_at)),
             ))
-            .execute(c))?;
+            .returning((invoices::id, invoices::external_id))
+            .get_results::<(i64, Option<String>)>(c))?);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Replaces an invoice's fields if its version is still `expected_version`.
