@@ -153,6 +153,10 @@ impl PaymentResponse {
         Ok(rows.iter().map(|p| PaymentResponse::new(p, &allocations)).collect())
     }
 
+    fn posted(p: &service::payments::PostedPayment) -> PaymentResponse {
+        PaymentResponse::new(&p.payment, &p.allocations)
+    }
+
     fn load(c: &mut DbConnection, row: &PaymentRow) -> Result<PaymentResponse, AppError> {
         let allocations = db::repo::payments::allocations_of_payments(c, &[row.id])?;
         Ok(PaymentResponse::new(row, &allocations))
@@ -320,7 +324,7 @@ pub async fn create(
             org,
             key.as_ref(),
             |c| service::payments::post(c, org, &actor, &input, today),
-            |c, row| Ok((201, to_json(&PaymentResponse::load(c, row)?)?)),
+            |_, posted| Ok((201, to_json(&PaymentResponse::posted(posted))?)),
         )
     })
     .await?;
@@ -358,9 +362,9 @@ pub async fn upsert(
             org,
             None,
             |c| service::payments::upsert_one(c, org, &actor, &ext, input.clone(), today),
-            |c, (outcome, row)| {
+            |_, (outcome, posted)| {
                 let status = if *outcome == UpsertOutcome::Created { 201 } else { 200 };
-                Ok((status, to_json(&PaymentResponse::load(c, row)?)?))
+                Ok((status, to_json(&PaymentResponse::posted(posted))?))
             },
         )
     })

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use crate::db::repo::events::{self, NewEvent};
 use crate::db::repo::invoices::InvoiceRow;
-use crate::db::repo::payments::{self as repo, NewAllocation, NewPayment, PaymentRow};
+use crate::db::repo::payments::{self as repo, AllocationRow, NewAllocation, NewPayment, PaymentRow};
 use crate::db::{DbConnection, now};
 use crate::domain::allocation::{Allocation, OpenInvoice, Rule, auto_allocate};
 use crate::domain::ids::Kind;
@@ -209,6 +209,21 @@ fn validate(dir: &CustomerDirectory, input: &PaymentInput, today: NaiveDate) -> 
     input.validate(payer.as_ref(), today).map_err(AppError::Validation)
 }
 
+/// A payment as stored, with the allocations made from it (live and released).
+#[derive(Debug, Clone)]
+pub struct PostedPayment {
+    pub payment: PaymentRow,
+    pub allocations: Vec<AllocationRow>,
+}
+
+impl PostedPayment {
+    pub fn load(c: &mut DbConnection, org_id: i64, id: i64) -> Result<PostedPayment, AppError> {
+        let payment = repo::find(c, org_id, id)?;
+        let allocations = repo::allocations_of_payments(c, &[id])?;
+        Ok(PostedPayment { payment, allocations })
+    }
+}
+
 /// Posts one payment (POST /v1/payments).
 pub fn post(
     c: &mut DbConnection,
@@ -216,7 +231,7 @@ pub fn post(
     actor: &str,
     input: &PaymentInput,
     today: NaiveDate,
-) -> Result<PaymentRow, AppError> {
+) -> Result<PostedPayment, AppError> {
     // One payment: key and index lookups only (see `prefer_generic_plans`).
     crate::db::prefer_generic_plans(c)?;
     let dir = CustomerDirectory::load(c, org_id, [customer_ref(input)])?;
@@ -228,12 +243,13 @@ pub fn post(
             "a payment with external_id `{ext}` exists; use PUT /v1/payments/by-external-id/{ext} to repeat it safely"
         )));
     }
-    let mut results = post_valid(c, org_id, actor, drafts, existing)?;
-    let (_, result) = results
+    let mut posting = post_valid(c, org_id, actor, drafts, existing)?;
+    let (_, result) = posting
+        .results
         .pop()
         .ok_or_else(|| AppError::internal("empty posting result"))?;
     let (_, id) = result?;
-    repo::find(c, org_id, id)
+    posting.take(c, org_id, id)
 }
 
 /// PUT by external id: posts the payment if new; if it exists, updates its descriptive
@@ -245,7 +261,7 @@ pub fn upsert_one(
     external_id: &str,
     mut input: PaymentInput,
     today: NaiveDate,
-) -> Result<(UpsertOutcome, PaymentRow), AppError> {
+) -> Result<(UpsertOutcome, PostedPayment), AppError> {
     crate::db::prefer_generic_plans(c)?;
     if let Some(body_id) = &input.external_id
         && body_id != external_id
@@ -260,12 +276,13 @@ pub fn upsert_one(
     let data = validate(&dir, &input, today)?;
     let drafts = vec![(0, data)];
     let existing = existing_payments(c, org_id, &drafts)?;
-    let mut results = post_valid(c, org_id, actor, drafts, existing)?;
-    let (_, result) = results
+    let mut posting = post_valid(c, org_id, actor, drafts, existing)?;
+    let (_, result) = posting
+        .results
         .pop()
         .ok_or_else(|| AppError::internal("empty posting result"))?;
     let (outcome, id) = result?;
-    Ok((outcome, repo::find(c, org_id, id)?))
+    Ok((outcome, posting.take(c, org_id, id)?))
 }
 
 /// Posts up to 1 000 payments (a bank statement or an ERP sync); each item needs an
@@ -307,7 +324,7 @@ pub fn post_batch(
         .filter_map(|(i, d)| d.external_id.clone().map(|k| (*i, k)))
         .collect();
     let existing = existing_payments(c, org_id, &valid)?;
-    for (index, result) in post_valid(c, org_id, actor, valid, existing)? {
+    for (index, result) in post_valid(c, org_id, actor, valid, existing)?.results {
         let key = keys.get(&index).cloned();
         results[index] = Some(match result {
             Ok((outcome, id)) => {
@@ -320,6 +337,23 @@ pub fn post_batch(
 }
 
 type ItemResult = Result<(UpsertOutcome, i64), AppError>;
+
+/// What [`post_valid`] did: one result per draft, and the payments it created as written
+/// (so a single posting answers without reading them back).
+struct Posting {
+    results: Vec<(usize, ItemResult)>,
+    created: Vec<PostedPayment>,
+}
+
+impl Posting {
+    /// The payment `id` as written here, or read if this posting did not create it.
+    fn take(&mut self, c: &mut DbConnection, org_id: i64, id: i64) -> Result<PostedPayment, AppError> {
+        match self.created.iter().position(|p| p.payment.id == id) {
+            Some(i) => Ok(self.created.swap_remove(i)),
+            None => PostedPayment::load(c, org_id, id),
+        }
+    }
+}
 
 /// The stored payments the drafts name by external id, by that id.
 fn existing_payments(
@@ -347,7 +381,7 @@ fn post_valid(
     actor: &str,
     drafts: Vec<(usize, PaymentData)>,
     existing: HashMap<String, PaymentRow>,
-) -> Result<Vec<(usize, ItemResult)>, AppError> {
+) -> Result<Posting, AppError> {
     let rules = settings(c, org_id)?.allocation_rules;
     let new_customers: Vec<i64> = drafts
         .iter()
@@ -415,7 +449,8 @@ fn post_valid(
         }
     }
     let payment_rows: Vec<NewPayment> = new_payments.iter().map(|(_, p, _)| p.clone()).collect();
-    let ids = repo::insert_many(c, &payment_rows)?;
+    let inserted = repo::insert_many(c, &payment_rows)?;
+    let ids: Vec<i64> = inserted.iter().map(|p| p.id).collect();
     let mut allocation_rows = Vec::new();
     let mut event_rows = Vec::new();
     for ((index, payment, allocations), id) in new_payments.iter().zip(&ids) {
@@ -441,7 +476,17 @@ fn post_valid(
             serde_json::json!({"amount_minor": payment.amount_minor, "currency": payment.currency, "received_on": payment.received_on}),
         ));
     }
-    repo::insert_allocations(c, &allocation_rows)?;
+    let mut allocated: HashMap<i64, Vec<AllocationRow>> = HashMap::new();
+    for a in repo::insert_allocations(c, &allocation_rows)? {
+        allocated.entry(a.payment_id.unwrap_or_default()).or_default().push(a);
+    }
+    let created = inserted
+        .into_iter()
+        .map(|payment| PostedPayment {
+            allocations: allocated.remove(&payment.id).unwrap_or_default(),
+            payment,
+        })
+        .collect();
     let touched: Vec<i64> = book.touched.iter().copied().collect();
     // Existing payments never gain allocations here: their balances are already current.
     repo::refresh_balances(c, &touched, &[])?;
@@ -464,7 +509,7 @@ fn post_valid(
     crate::service::hooks::payment_received(c, org_id, &payers)?;
     crate::service::hooks::cancel_settled_actions(c, &touched)?;
     results.sort_by_key(|(i, _)| *i);
-    Ok(results)
+    Ok(Posting { results, created })
 }
 
 /// A repeated payment (same external id): unchanged if the same, else its details change;

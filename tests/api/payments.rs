@@ -61,6 +61,9 @@ async fn automatic_allocation_follows_the_rules_and_keeps_the_rest_unapplied(app
     );
     assert_eq!(p.body["status"], "applied");
     assert_eq!(p.body["unapplied_amount"], "0.00");
+    // The answer is built from the rows as written; it is what a read returns.
+    let id = p.body["id"].as_str().expect("id");
+    assert_eq!(app.get(&format!("/v1/payments/{id}")).await.expect(200).body, p.body);
     assert_eq!(open_amount(&app, &new).await, ("0.00".into(), "paid".into()));
     assert_eq!(open_amount(&app, &old).await, ("50.00".into(), "partially_paid".into()));
     let paid = app.get(&format!("/v1/invoices/{new}")).await.expect(200);

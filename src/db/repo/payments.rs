@@ -81,48 +81,56 @@ pub struct NewAllocation {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts payments and returns their ids in input order. Payments that all carry an
+/// Inserts payments and returns their rows in input order. Payments that all carry an
 /// external id (every batch item does) go in one multi-row statement per 1 000, matched
 /// back by external id (multi-row RETURNING order is unspecified in SQLite); otherwise one
 /// statement per row.
-pub fn insert_many(conn: &mut DbConnection, rows: &[NewPayment]) -> Result<Vec<i64>, AppError> {
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewPayment]) -> Result<Vec<PaymentRow>, AppError> {
     if rows.iter().all(|r| r.external_id.is_some()) {
-        let mut by_key: std::collections::HashMap<String, i64> = std::collections::HashMap::with_capacity(rows.len());
+        let mut by_key: std::collections::HashMap<String, PaymentRow> =
+            std::collections::HashMap::with_capacity(rows.len());
         for chunk in rows.chunks(1000) {
-            let returned: Vec<(i64, Option<String>)> = dispatch!(conn, |c| diesel::insert_into(payments::table)
+            let returned: Vec<PaymentRow> = dispatch!(conn, |c| diesel::insert_into(payments::table)
                 .values(chunk)
-                .returning((payments::id, payments::external_id))
+                .returning(PaymentRow::as_returning())
                 .get_results(c))?;
-            by_key.extend(returned.into_iter().filter_map(|(id, key)| key.map(|k| (k, id))));
+            by_key.extend(
+                returned
+                    .into_iter()
+                    .filter_map(|p| p.external_id.clone().map(|k| (k, p))),
+            );
         }
         return rows
             .iter()
             .map(|r| {
                 r.external_id
                     .as_ref()
-                    .and_then(|k| by_key.get(k).copied())
+                    .and_then(|k| by_key.remove(k))
                     .ok_or_else(|| AppError::internal("payment missing after insert"))
             })
             .collect();
     }
-    let mut ids = Vec::with_capacity(rows.len());
+    let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: i64 = dispatch!(conn, |c| diesel::insert_into(payments::table)
+        inserted.push(dispatch!(conn, |c| diesel::insert_into(payments::table)
             .values(row)
-            .returning(payments::id)
-            .get_result(c))?;
-        ids.push(id);
+            .returning(PaymentRow::as_returning())
+            .get_result(c))?);
     }
-    Ok(ids)
+    Ok(inserted)
 }
 
-pub fn insert_allocations(conn: &mut DbConnection, rows: &[NewAllocation]) -> Result<(), AppError> {
+/// Inserts allocations and returns them in id order (the order they were made).
+pub fn insert_allocations(conn: &mut DbConnection, rows: &[NewAllocation]) -> Result<Vec<AllocationRow>, AppError> {
+    let mut inserted = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(1000) {
-        dispatch!(conn, |c| diesel::insert_into(allocations::table)
+        inserted.extend(dispatch!(conn, |c| diesel::insert_into(allocations::table)
             .values(chunk)
-            .execute(c))?;
+            .returning(AllocationRow::as_returning())
+            .get_results(c))?);
     }
-    Ok(())
+    inserted.sort_by_key(|a| a.id);
+    Ok(inserted)
 }
 
 pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<PaymentRow, AppError> {
