@@ -109,21 +109,20 @@ pub fn wal_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// One turn of the keeper: a passive checkpoint while the log is at most `limit` bytes;
-/// past it, under the writer lock, a checkpoint that truncates the log. A `busy` result
-/// means a reader outlasted the connection's busy timeout (or the writer lock was not
-/// free within it): nothing is lost, the log is only left as it was until the next turn.
-pub fn checkpoint(conn: &mut SqliteConnection, path: &Path, limit: u64) -> Result<Checkpoint, diesel::result::Error> {
-    if wal_size(path) <= limit {
+/// One turn of the keeper, given the log's size: a passive checkpoint while it is at most
+/// `limit` bytes; past it, under the writer lock, a checkpoint that truncates the log. A
+/// `busy` result means a reader outlasted the connection's busy timeout; an error, that
+/// the writer lock was not free within [`CHECKPOINT_WAIT`]. Either way nothing is lost:
+/// the log is only left as it was until the next turn.
+pub fn checkpoint(
+    conn: &mut SqliteConnection,
+    wal_bytes: u64,
+    limit: u64,
+) -> Result<Checkpoint, diesel::result::Error> {
+    if wal_bytes <= limit {
         return diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn);
     }
-    let Some(_writer) = WRITER.try_lock_for(CHECKPOINT_WAIT) else {
-        return Ok(Checkpoint {
-            busy: 1,
-            log: -1,
-            checkpointed: -1,
-        });
-    };
+    let _writer = lock_writer(CHECKPOINT_WAIT)?;
     diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(conn)
 }
 
@@ -151,7 +150,7 @@ pub fn start_wal_keeper(database: &Database) -> Option<Arc<AtomicBool>> {
     Some(crate::scheduler::spawn_loop("recaudo-sqlite-wal", move || {
         std::thread::sleep(LOOK_EVERY);
         let before = wal_size(&path);
-        match checkpoint(&mut conn, &path, WAL_LIMIT_BYTES) {
+        match checkpoint(&mut conn, before, WAL_LIMIT_BYTES) {
             Ok(c) if before <= WAL_LIMIT_BYTES => {
                 tracing::trace!(log_frames = c.log, copied = c.checkpointed, "WAL passive checkpoint")
             }
@@ -201,17 +200,17 @@ mod tests {
         let grown = wal_size(&path);
         assert!(grown > 100 * 4096, "log of {grown} bytes");
 
-        let passive = checkpoint(&mut writer, &path, u64::MAX).expect("passive checkpoint");
+        let passive = checkpoint(&mut writer, wal_size(&path), u64::MAX).expect("passive checkpoint");
         assert_eq!(passive.busy, 0, "a passive checkpoint never waits");
         assert!(passive.checkpointed < passive.log, "the reader's snapshot is kept");
         assert_eq!(wal_size(&path), grown);
 
-        let busy = checkpoint(&mut writer, &path, 0).expect("truncating checkpoint");
+        let busy = checkpoint(&mut writer, wal_size(&path), 0).expect("truncating checkpoint");
         assert_eq!(busy.busy, 1, "the old snapshot is still read");
         assert_eq!(wal_size(&path), grown);
 
         reader.batch_execute("COMMIT").expect("end read");
-        let done = checkpoint(&mut writer, &path, 0).expect("truncating checkpoint");
+        let done = checkpoint(&mut writer, wal_size(&path), 0).expect("truncating checkpoint");
         assert_eq!(done.busy, 0);
         assert_eq!(wal_size(&path), 0);
         #[derive(diesel::QueryableByName)]
