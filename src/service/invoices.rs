@@ -229,26 +229,35 @@ pub fn upsert_batch(
             Err(e) => results[index] = Some(BatchItemResult::error(index, claimed, &e)),
         }
     }
-    let written = write_transaction(conn, |c| {
+    // The customers are read and the items checked before the write transaction: on
+    // SQLite it holds the database's one writer lock, and what happens outside it runs
+    // beside the other writers. Nothing is lost by it: the foreign key still refuses an
+    // invoice of a customer that vanished meanwhile, and inside a PostgreSQL transaction
+    // (read committed, no row locks) a concurrent change of the customer could interleave
+    // just the same.
+    let dir = {
         let inputs: Vec<&InvoiceInput> = parsed.iter().map(|(_, _, i)| i).collect();
-        let dir = load_directory(c, org_id, &inputs)?;
-        let mut seen = HashSet::new();
-        let mut valid = Vec::with_capacity(parsed.len());
-        for (index, claimed, input) in &parsed {
-            let checked = validate(&dir, input).and_then(|data| match &data.external_id {
-                None => Err(AppError::invalid("external_id", "is required in a batch upsert")),
-                Some(ext) if !seen.insert(ext.clone()) => {
-                    Err(AppError::invalid("external_id", "appears more than once in this batch"))
-                }
-                Some(_) => Ok(data),
-            });
-            match checked {
-                Ok(data) => valid.push((*index, data)),
-                Err(e) => results[*index] = Some(BatchItemResult::error(*index, claimed.clone(), &e)),
+        load_directory(conn, org_id, &inputs)?
+    };
+    let mut seen = HashSet::new();
+    let mut valid = Vec::with_capacity(parsed.len());
+    // Consumed as checked, and the directory dropped after: a batch waiting for the writer
+    // holds only the data it will write.
+    for (index, claimed, input) in parsed {
+        let checked = validate(&dir, &input).and_then(|data| match &data.external_id {
+            None => Err(AppError::invalid("external_id", "is required in a batch upsert")),
+            Some(ext) if !seen.insert(ext.clone()) => {
+                Err(AppError::invalid("external_id", "appears more than once in this batch"))
             }
+            Some(_) => Ok(data),
+        });
+        match checked {
+            Ok(data) => valid.push((index, data)),
+            Err(e) => results[index] = Some(BatchItemResult::error(index, claimed, &e)),
         }
-        upsert_valid(c, org_id, valid, today)
-    })?;
+    }
+    drop((dir, seen));
+    let written = write_transaction(conn, |c| upsert_valid(c, org_id, valid, today))?;
     for (index, key, result) in written {
         results[index] = Some(match result {
             Ok((outcome, id)) => BatchItemResult::written(index, key, outcome, Kind::Invoice.encode(id)),

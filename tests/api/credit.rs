@@ -17,6 +17,7 @@ both_engines!(
     roles_and_tenancy,
     payments_queue_the_recomputation_and_reads_settle_it,
     a_recomputation_removes_only_entries_no_writer_moved,
+    a_requeued_customer_keeps_its_place_in_the_queue,
     writes_that_answer_a_credit_view_settle_a_queued_customer,
 );
 
@@ -905,6 +906,40 @@ async fn a_recomputation_removes_only_entries_no_writer_moved(app: TestApp) {
         let current = queue::entry(&mut remover, id).expect("read").expect("still queued");
         queue::remove_done(&mut remover, &[current]).expect("remove");
         assert_eq!(queue::entry(&mut remover, id).expect("read"), None);
+    })
+    .await
+    .expect("join");
+}
+
+/// Queuing a customer already queued bumps its `seq` and leaves its place: the worker takes
+/// the customers that have waited longest first, and a busy customer re-queued by every
+/// batch is not pushed behind the others.
+async fn a_requeued_customer_keeps_its_place_in_the_queue(app: TestApp) {
+    use recaudo::db::repo::credit_queue as queue;
+    use recaudo::domain::ids::Kind;
+
+    let first = Kind::Customer.decode(&app.customer("C-FIRST").await).expect("id");
+    let second = Kind::Customer.decode(&app.customer("C-SECOND").await).expect("id");
+    let pool = app.state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = pool.get().expect("connection");
+        let org = recaudo::db::repo::organizations::find_by_slug(&mut c, recaudo::DEFAULT_ORG)
+            .expect("query")
+            .expect("default org")
+            .id;
+        let queued = queue::of_org(&mut c, org, 100).expect("read");
+        queue::remove_done(&mut c, &queued).expect("empty the queue");
+
+        queue::enqueue(&mut c, org, &[first]).expect("enqueue");
+        queue::enqueue(&mut c, org, &[second]).expect("enqueue");
+        queue::enqueue(&mut c, org, &[first]).expect("enqueue again");
+        let order: Vec<(i64, i64)> = queue::of_org(&mut c, org, 100)
+            .expect("read")
+            .into_iter()
+            .map(|e| (e.customer_id, e.seq))
+            .collect();
+        assert_eq!(order, vec![(first, 2), (second, 1)]);
+        assert_eq!(queue::oldest(&mut c, 1).expect("read")[0].customer_id, first);
     })
     .await
     .expect("join");
