@@ -17,7 +17,7 @@ both_engines!(
     roles_and_tenancy,
     payments_queue_the_recomputation_and_reads_settle_it,
     a_recomputation_removes_only_entries_no_writer_moved,
-    a_requeued_customer_keeps_its_place_in_the_queue,
+    a_requeued_customer_goes_to_the_back_of_the_queue,
     writes_that_answer_a_credit_view_settle_a_queued_customer,
 );
 
@@ -911,10 +911,9 @@ async fn a_recomputation_removes_only_entries_no_writer_moved(app: TestApp) {
     .expect("join");
 }
 
-/// Queuing a customer already queued bumps its `seq` and leaves its place: the worker takes
-/// the customers that have waited longest first, and a busy customer re-queued by every
-/// batch is not pushed behind the others.
-async fn a_requeued_customer_keeps_its_place_in_the_queue(app: TestApp) {
+/// Queuing a customer already queued bumps its `seq` and sends it to the back: the customers
+/// that every batch re-queues (the largest) must not keep the worker from the others.
+async fn a_requeued_customer_goes_to_the_back_of_the_queue(app: TestApp) {
     use recaudo::db::repo::credit_queue as queue;
     use recaudo::domain::ids::Kind;
 
@@ -938,8 +937,8 @@ async fn a_requeued_customer_keeps_its_place_in_the_queue(app: TestApp) {
             .into_iter()
             .map(|e| (e.customer_id, e.seq))
             .collect();
-        assert_eq!(order, vec![(first, 2), (second, 1)]);
-        assert_eq!(queue::oldest(&mut c, 1).expect("read")[0].customer_id, first);
+        assert_eq!(order, vec![(second, 1), (first, 2)]);
+        assert_eq!(queue::oldest(&mut c, 1).expect("read")[0].customer_id, second);
     })
     .await
     .expect("join");
