@@ -1,14 +1,16 @@
 //! Customer use cases: create, merge-patch, upsert by external id (one or a batch of
 //! up to 1 000, set-based).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::db::repo::customers::{self as repo, CustomerRow};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::customer::{CustomerData, CustomerInput};
 use crate::domain::ids::Kind;
 use crate::error::AppError;
-use crate::service::{BatchItemResult, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item};
+use crate::service::{
+    BatchItemResult, BatchKeys, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item,
+};
 
 pub fn create(conn: &mut DbConnection, org_id: i64, input: &CustomerInput) -> Result<CustomerRow, AppError> {
     let data = input.validate().map_err(AppError::Validation)?;
@@ -93,18 +95,13 @@ pub fn upsert_batch(
 ) -> Result<Vec<BatchItemResult>, AppError> {
     let mut results: Vec<Option<BatchItemResult>> = vec![None; items.len()];
     let mut valid: Vec<(usize, CustomerData)> = Vec::with_capacity(items.len());
-    let mut seen = HashSet::new();
+    let mut keys = BatchKeys::new("is required in a batch upsert");
     for (index, value) in items.into_iter().enumerate() {
         let claimed = claimed_external_id(&value);
         let parsed = parse_item::<CustomerInput>(value).and_then(|input| {
             let data = input.validate().map_err(AppError::Validation)?;
-            match &data.external_id {
-                None => Err(AppError::invalid("external_id", "is required in a batch upsert")),
-                Some(ext) if !seen.insert(ext.clone()) => {
-                    Err(AppError::invalid("external_id", "appears more than once in this batch"))
-                }
-                Some(_) => Ok(data),
-            }
+            keys.claim(data.external_id.as_deref())?;
+            Ok(data)
         });
         match parsed {
             Ok(data) => valid.push((index, data)),

@@ -1,7 +1,7 @@
 //! Invoice use cases: create, merge-patch, upsert by external id (one or a batch of up to
 //! 1 000, set-based), cancel and write-off, and the customer statement.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
@@ -13,7 +13,9 @@ use crate::domain::invoice::{CustomerTerms, InvoiceData, InvoiceInput, InvoiceSt
 use crate::domain::money::Currency;
 use crate::error::AppError;
 use crate::service::directory::{CustomerDirectory, CustomerRef};
-use crate::service::{BatchItemResult, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item};
+use crate::service::{
+    BatchItemResult, BatchKeys, UpsertOutcome, check_version, claimed_external_id, merge_patch, parse_item,
+};
 
 impl InvoiceRow {
     pub fn data(&self) -> InvoiceData {
@@ -239,24 +241,21 @@ pub fn upsert_batch(
         let inputs: Vec<&InvoiceInput> = parsed.iter().map(|(_, _, i)| i).collect();
         load_directory(conn, org_id, &inputs)?
     };
-    let mut seen = HashSet::new();
+    let mut keys = BatchKeys::new("is required in a batch upsert");
     let mut valid = Vec::with_capacity(parsed.len());
     // Consumed as checked, and the directory dropped after: a batch waiting for the writer
     // holds only the data it will write.
     for (index, claimed, input) in parsed {
-        let checked = validate(&dir, &input).and_then(|data| match &data.external_id {
-            None => Err(AppError::invalid("external_id", "is required in a batch upsert")),
-            Some(ext) if !seen.insert(ext.clone()) => {
-                Err(AppError::invalid("external_id", "appears more than once in this batch"))
-            }
-            Some(_) => Ok(data),
+        let checked = validate(&dir, &input).and_then(|data| {
+            keys.claim(data.external_id.as_deref())?;
+            Ok(data)
         });
         match checked {
             Ok(data) => valid.push((index, data)),
             Err(e) => results[index] = Some(BatchItemResult::error(index, claimed, &e)),
         }
     }
-    drop((dir, seen));
+    drop((dir, keys));
     let written = write_transaction(conn, |c| upsert_valid(c, org_id, valid, today))?;
     for (index, key, result) in written {
         results[index] = Some(match result {

@@ -1,6 +1,8 @@
 //! Use cases: each public function runs one operation in one transaction on a connection,
 //! combining repositories and domain rules. Handlers call these and nothing below them.
 
+use std::collections::HashSet;
+
 pub mod api_clients;
 pub mod collectable;
 pub mod collection_run;
@@ -97,6 +99,34 @@ pub fn claimed_external_id(value: &serde_json::Value) -> Option<String> {
     value.get("external_id").and_then(|v| v.as_str()).map(str::to_string)
 }
 
+/// The batch rule on keys: every item of a batch names its `external_id` (a retried batch
+/// must land on the same rows), and no two items of one batch name the same one.
+pub struct BatchKeys {
+    seen: HashSet<String>,
+    missing: &'static str,
+}
+
+impl BatchKeys {
+    /// `missing` is the problem detail for an item without an external id.
+    pub fn new(missing: &'static str) -> Self {
+        Self {
+            seen: HashSet::new(),
+            missing,
+        }
+    }
+
+    /// Accepts an item's external id the first time the batch names it.
+    pub fn claim(&mut self, external_id: Option<&str>) -> Result<(), AppError> {
+        match external_id {
+            None => Err(AppError::invalid("external_id", self.missing)),
+            Some(ext) if !self.seen.insert(ext.to_string()) => {
+                Err(AppError::invalid("external_id", "appears more than once in this batch"))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 pub const MAX_BATCH: usize = 1000;
 
 /// Parses a JSON value into a request type; shape errors of one batch item become a 400
@@ -138,5 +168,29 @@ pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), AppError
             "the resource is at version {current}, not {v}; reload it and retry"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_key_is_required_and_claimed_once() {
+        let mut keys = BatchKeys::new("is required in a batch");
+        assert!(keys.claim(Some("INV-1")).is_ok());
+        assert!(keys.claim(Some("INV-2")).is_ok());
+        let problem = |r: Result<(), AppError>| match r {
+            Err(AppError::Validation(errors)) => (errors[0].field.clone(), errors[0].message.clone()),
+            other => panic!("expected a validation problem, got {other:?}"),
+        };
+        assert_eq!(
+            problem(keys.claim(Some("INV-1"))),
+            ("external_id".into(), "appears more than once in this batch".into())
+        );
+        assert_eq!(
+            problem(keys.claim(None)),
+            ("external_id".into(), "is required in a batch".into())
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::domain::payment::{
 use crate::error::{AppError, Violations};
 use crate::service::directory::{CustomerDirectory, CustomerRef};
 use crate::service::org_settings as settings;
-use crate::service::{BatchItemResult, UpsertOutcome, claimed_external_id, parse_item};
+use crate::service::{BatchItemResult, BatchKeys, UpsertOutcome, claimed_external_id, parse_item};
 
 /// The working set of invoices a posting reads: facts and what is still open, updated as
 /// allocations are decided so that several payments in one batch share it.
@@ -304,15 +304,12 @@ pub fn post_batch(
         }
     }
     let dir = CustomerDirectory::load(c, org_id, parsed.iter().map(|(_, i)| customer_ref(i)))?;
-    let mut seen = HashSet::new();
+    let mut keys = BatchKeys::new("is required in a batch");
     let mut valid = Vec::with_capacity(parsed.len());
     for (index, input) in &parsed {
-        let checked = validate(&dir, input, today).and_then(|d| match &d.external_id {
-            None => Err(AppError::invalid("external_id", "is required in a batch")),
-            Some(ext) if !seen.insert(ext.clone()) => {
-                Err(AppError::invalid("external_id", "appears more than once in this batch"))
-            }
-            Some(_) => Ok(d),
+        let checked = validate(&dir, input, today).and_then(|d| {
+            keys.claim(d.external_id.as_deref())?;
+            Ok(d)
         });
         match checked {
             Ok(d) => valid.push((*index, d)),
