@@ -83,9 +83,6 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         disputed_minor -> BigInt,
-        dunning_level -> Integer,
-        last_dunned_on -> Nullable<Date>,
-        clock_start -> Nullable<Date>,
     }
 }
 
@@ -511,6 +508,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    invoice_dunning (invoice_id) {
+        invoice_id -> BigInt,
+        level -> Integer,
+        last_dunned_on -> Nullable<Date>,
+        clock_start -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
     activities (id) {
         id -> BigInt,
         org_id -> BigInt,
@@ -642,6 +648,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     collection_runs,
     actions,
     action_invoices,
+    invoice_dunning,
     activities,
     customer_credit,
     credit_refresh_queue,

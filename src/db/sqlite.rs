@@ -297,6 +297,72 @@ mod tests {
         assert_eq!(key_indexes(&mut c).len(), 2);
     }
 
+    /// Migration 000013 moves the dunning state out of `invoices`: an invoice the run acted
+    /// on keeps its level, dates and clock in `invoice_dunning`, an untouched one gets no
+    /// row, and the revert puts the values back on the invoices.
+    #[test]
+    fn the_dunning_migration_keeps_each_invoices_place_on_the_ladder() {
+        use diesel_migrations::MigrationHarness;
+
+        use crate::db::SQLITE_MIGRATIONS;
+
+        #[derive(diesel::QueryableByName, Debug, PartialEq)]
+        struct Named {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let read = |c: &mut SqliteConnection, sql: &str| -> Vec<String> {
+            diesel::sql_query(sql)
+                .load::<Named>(c)
+                .expect("read")
+                .into_iter()
+                .map(|n| n.name)
+                .collect()
+        };
+        let on_invoices = "SELECT id || '/' || dunning_level || '/' || IFNULL(last_dunned_on, '-') || '/' \
+                           || IFNULL(clock_start, '-') AS name FROM invoices ORDER BY id";
+
+        let mut c = SqliteConnection::establish(":memory:").expect("open");
+        c.batch_execute("PRAGMA foreign_keys = ON;").expect("configure");
+        while c.run_next_migration(SQLITE_MIGRATIONS).expect("migrate").to_string() != "20261205000012" {}
+        let invoice = |id: i64, level: i32, dunned: &str, clock: &str| {
+            format!(
+                "INSERT INTO invoices (id, org_id, customer_id, kind, number, currency, amount_minor, open_minor, \
+                     issue_date, due_date, status, created_at, updated_at, dunning_level, last_dunned_on, clock_start) \
+                 VALUES ({id}, 1, 7, 'invoice', 'F-{id}', 'EUR', 10000, 10000, '2026-10-01', '2026-10-31', 'open', \
+                     '2026-12-05 00:00:00', '2026-12-05 00:00:00', {level}, {dunned}, {clock});"
+            )
+        };
+        c.batch_execute(&format!(
+            "INSERT INTO organizations (id, slug, name, settings, created_at, updated_at) \
+             VALUES (1, 'default', 'Default', '{{}}', '2026-12-05 00:00:00', '2026-12-05 00:00:00');
+             INSERT INTO customers (id, org_id, external_id, name, country, language, currency, \
+                 payment_terms_days, credit_limit_minor, contacts, version, created_at, updated_at) \
+             VALUES (7, 1, 'C-7', 'Seven', 'ES', 'es', 'EUR', 30, 100000, '[]', 1, \
+                 '2026-12-05 00:00:00', '2026-12-05 00:00:00');
+             {}{}{}",
+            invoice(1, 2, "'2026-11-20'", "NULL"),
+            invoice(2, 0, "NULL", "NULL"),
+            invoice(3, 0, "'2026-11-21'", "'2026-11-21'"),
+        ))
+        .expect("invoices before the migration");
+        let before = read(&mut c, on_invoices);
+        assert_eq!(before, ["1/2/2026-11-20/-", "2/0/-/-", "3/0/2026-11-21/2026-11-21"]);
+
+        c.run_pending_migrations(SQLITE_MIGRATIONS).expect("migrate");
+        assert_eq!(
+            read(
+                &mut c,
+                "SELECT invoice_id || '/' || level || '/' || IFNULL(last_dunned_on, '-') || '/' \
+                 || IFNULL(clock_start, '-') AS name FROM invoice_dunning ORDER BY invoice_id"
+            ),
+            ["1/2/2026-11-20/-", "3/0/2026-11-21/2026-11-21"]
+        );
+
+        while c.revert_last_migration(SQLITE_MIGRATIONS).expect("revert").to_string() != "20261205000013" {}
+        assert_eq!(read(&mut c, on_invoices), before);
+    }
+
     /// A writer that cannot have the lock in time gets SQLite's "database is locked", which
     /// the service reports as a 503 to retry; the lock is free again after its holder.
     #[test]

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::repo::actions::DunningState;
 use crate::db::repo::invoices::InvoiceRow;
 use crate::db::schema::{customers, invoices};
 use crate::domain::collectable::{Exclusion, InvoiceFacts, collectable_amount, exclusion};
@@ -19,6 +20,8 @@ use crate::error::AppError;
 #[derive(Debug, Clone)]
 pub struct CollectableItem {
     pub invoice: InvoiceRow,
+    /// Its place on the dunning ladder.
+    pub dunning: DunningState,
     pub collectable_minor: i64,
     pub days_past_due: i64,
     pub exclusion: Option<Exclusion>,
@@ -176,6 +179,7 @@ fn classify(
     let planned: HashSet<i64> = crate::db::repo::plans::invoices_in_active_plans(c, &ids)?
         .into_iter()
         .collect();
+    let dunning = crate::db::repo::actions::dunning_states(c, &ids)?;
     let mut escalated: HashMap<i64, Exclusion> = HashMap::new();
     for (invoice, kind) in crate::db::repo::escalations::open_kinds_of_invoices(c, &ids)? {
         let e = EscalationKind::parse(&kind).and_then(EscalationKind::dunning_exclusion);
@@ -195,10 +199,12 @@ fn classify(
                 in_active_plan: planned.contains(&invoice.id),
                 escalated: escalated.get(&invoice.id).copied(),
             };
-            let clock = invoice
+            let dunning = dunning.get(&invoice.id).copied().unwrap_or_default();
+            let clock = dunning
                 .clock_start
                 .map_or(invoice.due_date, |start| start.max(invoice.due_date));
             CollectableItem {
+                dunning,
                 collectable_minor: collectable_amount(&facts),
                 days_past_due: crate::domain::invoice::days_past_due(clock, as_of),
                 exclusion: exclusion(&facts, as_of),

@@ -265,9 +265,9 @@ fn run_chunk(
         for item in list {
             let state = InvoiceState {
                 days_past_due: item.days_past_due,
-                level_done: usize::try_from(item.invoice.dunning_level).unwrap_or(0),
+                level_done: usize::try_from(item.dunning.level).unwrap_or(0),
                 collectable_minor: item.collectable_minor,
-                delivered: item.invoice.delivered_on.is_some() || item.invoice.clock_start.is_some(),
+                delivered: item.invoice.delivered_on.is_some() || item.dunning.clock_start.is_some(),
                 exclusion: item.exclusion,
             };
             let currency = Currency::parse(&item.invoice.currency);
@@ -450,7 +450,7 @@ pub fn letter_context(
         format::join(&parts, lang)
     };
     let earliest = invoices.iter().map(|i| i.invoice.due_date).min().unwrap_or(as_of);
-    let last_reminder = invoices.iter().filter_map(|i| i.invoice.last_dunned_on).max();
+    let last_reminder = invoices.iter().filter_map(|i| i.dunning.last_dunned_on).max();
     LetterContext {
         customer_name: customer.legal_name.clone().unwrap_or_else(|| customer.name.clone()),
         contact_name: contact.map(|c| c.name.clone()),

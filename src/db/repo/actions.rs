@@ -4,7 +4,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{action_invoices, actions, activities, collection_runs, invoices};
+use diesel::upsert::excluded;
+
+use crate::db::schema::{action_invoices, actions, activities, collection_runs, invoice_dunning};
 use crate::db::{DbConnection, now};
 use crate::dispatch;
 use crate::error::AppError;
@@ -293,12 +295,57 @@ pub fn insert_action_invoices(c: &mut DbConnection, rows: &[(i64, i64, i32)]) ->
     Ok(())
 }
 
-/// Records that invoices reached a level on a date (one statement per level).
+/// An invoice's place on the dunning ladder (`invoice_dunning`; no row = level 0, never
+/// dunned, never re-sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = invoice_dunning)]
+pub struct DunningState {
+    /// How far along the ladder the invoice is (0 = no step done).
+    pub level: i32,
+    pub last_dunned_on: Option<NaiveDate>,
+    /// Re-sent on this date: offsets count from here when later than the due date.
+    pub clock_start: Option<NaiveDate>,
+}
+
+/// The dunning state of these invoices that have one.
+pub fn dunning_states(
+    c: &mut DbConnection,
+    invoice_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, DunningState>, AppError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in invoice_ids.chunks(1000) {
+        out.extend(
+            invoice_dunning::table
+                .filter(invoice_dunning::invoice_id.eq_any(chunk))
+                .select((invoice_dunning::invoice_id, DunningState::as_select()))
+                .load::<(i64, DunningState)>(c)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Records that invoices reached a level on a date.
 pub fn set_dunning_level(c: &mut DbConnection, invoice_ids: &[i64], level: i32, on: NaiveDate) -> Result<(), AppError> {
     for chunk in invoice_ids.chunks(1000) {
-        diesel::update(invoices::table.filter(invoices::id.eq_any(chunk)))
-            .set((invoices::dunning_level.eq(level), invoices::last_dunned_on.eq(on)))
-            .execute(c)?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                (
+                    invoice_dunning::invoice_id.eq(*id),
+                    invoice_dunning::level.eq(level),
+                    invoice_dunning::last_dunned_on.eq(Some(on)),
+                )
+            })
+            .collect();
+        dispatch!(c, |c| diesel::insert_into(invoice_dunning::table)
+            .values(&rows)
+            .on_conflict(invoice_dunning::invoice_id)
+            .do_update()
+            .set((
+                invoice_dunning::level.eq(excluded(invoice_dunning::level)),
+                invoice_dunning::last_dunned_on.eq(excluded(invoice_dunning::last_dunned_on)),
+            ))
+            .execute(c))?;
     }
     Ok(())
 }
@@ -306,13 +353,27 @@ pub fn set_dunning_level(c: &mut DbConnection, invoice_ids: &[i64], level: i32, 
 /// Restarts the clock of re-sent invoices (P16, P18).
 pub fn restart_clock(c: &mut DbConnection, invoice_ids: &[i64], on: NaiveDate) -> Result<(), AppError> {
     for chunk in invoice_ids.chunks(1000) {
-        diesel::update(invoices::table.filter(invoices::id.eq_any(chunk)))
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                (
+                    invoice_dunning::invoice_id.eq(*id),
+                    invoice_dunning::level.eq(0),
+                    invoice_dunning::last_dunned_on.eq(Some(on)),
+                    invoice_dunning::clock_start.eq(Some(on)),
+                )
+            })
+            .collect();
+        dispatch!(c, |c| diesel::insert_into(invoice_dunning::table)
+            .values(&rows)
+            .on_conflict(invoice_dunning::invoice_id)
+            .do_update()
             .set((
-                invoices::clock_start.eq(on),
-                invoices::dunning_level.eq(0),
-                invoices::last_dunned_on.eq(on),
+                invoice_dunning::level.eq(excluded(invoice_dunning::level)),
+                invoice_dunning::last_dunned_on.eq(excluded(invoice_dunning::last_dunned_on)),
+                invoice_dunning::clock_start.eq(excluded(invoice_dunning::clock_start)),
             ))
-            .execute(c)?;
+            .execute(c))?;
     }
     Ok(())
 }

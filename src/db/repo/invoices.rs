@@ -37,11 +37,6 @@ pub struct InvoiceRow {
     pub updated_at: NaiveDateTime,
     /// Amount under open disputes, kept out of collection.
     pub disputed_minor: i64,
-    /// How far along the dunning ladder the invoice is (0 = no step done).
-    pub dunning_level: i32,
-    pub last_dunned_on: Option<NaiveDate>,
-    /// Re-sent on this date: offsets count from here when later than the due date.
-    pub clock_start: Option<NaiveDate>,
 }
 
 /// What is written for one invoice: its data plus the derived balance and status.
