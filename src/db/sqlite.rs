@@ -237,6 +237,44 @@ mod tests {
         assert_eq!(wal_path(&mut c).expect("database_list"), None);
     }
 
+    /// The text column `name` of each row a query returns.
+    fn names(c: &mut SqliteConnection, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Named {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        diesel::sql_query(sql)
+            .load::<Named>(c)
+            .expect("read")
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    }
+
+    /// An in-memory database migrated up to and including `version`.
+    fn migrated_to(version: &str) -> SqliteConnection {
+        use diesel_migrations::MigrationHarness;
+
+        let mut c = SqliteConnection::establish(":memory:").expect("open");
+        c.batch_execute("PRAGMA foreign_keys = ON;").expect("configure");
+        while c
+            .run_next_migration(crate::db::SQLITE_MIGRATIONS)
+            .expect("migrate")
+            .to_string()
+            != version
+        {}
+        c
+    }
+
+    /// Organisation 1 and its customer 7, for rows a migration test needs.
+    const ORG_AND_CUSTOMER: &str = "INSERT INTO organizations (id, slug, name, settings, created_at, updated_at) \
+         VALUES (1, 'default', 'Default', '{}', '2026-12-05 00:00:00', '2026-12-05 00:00:00');
+         INSERT INTO customers (id, org_id, external_id, name, country, language, currency, \
+             payment_terms_days, credit_limit_minor, contacts, version, created_at, updated_at) \
+         VALUES (7, 1, 'C-7', 'Seven', 'ES', 'es', 'EUR', 30, 100000, '[]', 1, \
+             '2026-12-05 00:00:00', '2026-12-05 00:00:00');";
+
     /// Migration 000012 rebuilds the credit queue and the credit snapshots keyed by rowid:
     /// the rows already there survive it and its revert, and the separate key indexes go.
     #[test]
@@ -245,56 +283,32 @@ mod tests {
 
         use crate::db::SQLITE_MIGRATIONS;
 
-        #[derive(diesel::QueryableByName, Debug, PartialEq)]
-        struct Named {
-            #[diesel(sql_type = Text)]
-            name: String,
-        }
-        let snapshot = |c: &mut SqliteConnection| -> Vec<Named> {
-            diesel::sql_query(
-                "SELECT customer_id || '/' || seq || '/' || queued_at AS name FROM credit_refresh_queue \
-                 UNION ALL SELECT customer_id || '/' || risk_signals || '/' || updated_at FROM customer_credit \
-                 ORDER BY 1",
-            )
-            .load(c)
-            .expect("read")
-        };
-        let key_indexes = |c: &mut SqliteConnection| -> Vec<Named> {
-            diesel::sql_query(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'sqlite_autoindex_%' \
-                 AND tbl_name IN ('credit_refresh_queue', 'customer_credit') ORDER BY name",
-            )
-            .load(c)
-            .expect("read")
-        };
+        let snapshot = "SELECT customer_id || '/' || seq || '/' || queued_at AS name FROM credit_refresh_queue \
+                        UNION ALL SELECT customer_id || '/' || risk_signals || '/' || updated_at FROM customer_credit \
+                        ORDER BY 1";
+        let key_indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'sqlite_autoindex_%' \
+                           AND tbl_name IN ('credit_refresh_queue', 'customer_credit') ORDER BY name";
 
-        let mut c = SqliteConnection::establish(":memory:").expect("open");
-        c.batch_execute("PRAGMA foreign_keys = ON;").expect("configure");
-        while c.run_next_migration(SQLITE_MIGRATIONS).expect("migrate").to_string() != "20261204000011" {}
+        let mut c = migrated_to("20261204000011");
+        c.batch_execute(ORG_AND_CUSTOMER).expect("organisation and customer");
         c.batch_execute(
-            "INSERT INTO organizations (id, slug, name, settings, created_at, updated_at) \
-             VALUES (1, 'default', 'Default', '{}', '2026-12-05 00:00:00', '2026-12-05 00:00:00');
-             INSERT INTO customers (id, org_id, external_id, name, country, language, currency, \
-                 payment_terms_days, credit_limit_minor, contacts, version, created_at, updated_at) \
-             VALUES (7, 1, 'C-7', 'Seven', 'ES', 'es', 'EUR', 30, 100000, '[]', 1, \
-                 '2026-12-05 00:00:00', '2026-12-05 00:00:00');
-             INSERT INTO customer_credit (customer_id, org_id, risk_signals, updated_at) \
+            "INSERT INTO customer_credit (customer_id, org_id, risk_signals, updated_at) \
              VALUES (7, 1, '[{\"signal\":\"x\"}]', '2026-12-05 01:00:00');
              INSERT INTO credit_refresh_queue (customer_id, org_id, seq, queued_at) \
              VALUES (7, 1, 3, '2026-12-05 02:00:00');",
         )
         .expect("rows before the migration");
-        let before = snapshot(&mut c);
+        let before = names(&mut c, snapshot);
         assert_eq!(before.len(), 2);
-        assert_eq!(key_indexes(&mut c).len(), 2);
+        assert_eq!(names(&mut c, key_indexes).len(), 2);
 
         c.run_pending_migrations(SQLITE_MIGRATIONS).expect("migrate");
-        assert_eq!(snapshot(&mut c), before);
-        assert_eq!(key_indexes(&mut c), vec![]);
+        assert_eq!(names(&mut c, snapshot), before);
+        assert_eq!(names(&mut c, key_indexes), Vec::<String>::new());
 
         while c.revert_last_migration(SQLITE_MIGRATIONS).expect("revert").to_string() != "20261205000012" {}
-        assert_eq!(snapshot(&mut c), before);
-        assert_eq!(key_indexes(&mut c).len(), 2);
+        assert_eq!(names(&mut c, snapshot), before);
+        assert_eq!(names(&mut c, key_indexes).len(), 2);
     }
 
     /// Migration 000013 moves the dunning state out of `invoices`: an invoice the run acted
@@ -306,25 +320,11 @@ mod tests {
 
         use crate::db::SQLITE_MIGRATIONS;
 
-        #[derive(diesel::QueryableByName, Debug, PartialEq)]
-        struct Named {
-            #[diesel(sql_type = Text)]
-            name: String,
-        }
-        let read = |c: &mut SqliteConnection, sql: &str| -> Vec<String> {
-            diesel::sql_query(sql)
-                .load::<Named>(c)
-                .expect("read")
-                .into_iter()
-                .map(|n| n.name)
-                .collect()
-        };
         let on_invoices = "SELECT id || '/' || dunning_level || '/' || IFNULL(last_dunned_on, '-') || '/' \
                            || IFNULL(clock_start, '-') AS name FROM invoices ORDER BY id";
 
-        let mut c = SqliteConnection::establish(":memory:").expect("open");
-        c.batch_execute("PRAGMA foreign_keys = ON;").expect("configure");
-        while c.run_next_migration(SQLITE_MIGRATIONS).expect("migrate").to_string() != "20261205000012" {}
+        let mut c = migrated_to("20261205000012");
+        c.batch_execute(ORG_AND_CUSTOMER).expect("organisation and customer");
         let invoice = |id: i64, level: i32, dunned: &str, clock: &str| {
             format!(
                 "INSERT INTO invoices (id, org_id, customer_id, kind, number, currency, amount_minor, open_minor, \
@@ -334,24 +334,18 @@ mod tests {
             )
         };
         c.batch_execute(&format!(
-            "INSERT INTO organizations (id, slug, name, settings, created_at, updated_at) \
-             VALUES (1, 'default', 'Default', '{{}}', '2026-12-05 00:00:00', '2026-12-05 00:00:00');
-             INSERT INTO customers (id, org_id, external_id, name, country, language, currency, \
-                 payment_terms_days, credit_limit_minor, contacts, version, created_at, updated_at) \
-             VALUES (7, 1, 'C-7', 'Seven', 'ES', 'es', 'EUR', 30, 100000, '[]', 1, \
-                 '2026-12-05 00:00:00', '2026-12-05 00:00:00');
-             {}{}{}",
+            "{}{}{}",
             invoice(1, 2, "'2026-11-20'", "NULL"),
             invoice(2, 0, "NULL", "NULL"),
             invoice(3, 0, "'2026-11-21'", "'2026-11-21'"),
         ))
         .expect("invoices before the migration");
-        let before = read(&mut c, on_invoices);
+        let before = names(&mut c, on_invoices);
         assert_eq!(before, ["1/2/2026-11-20/-", "2/0/-/-", "3/0/2026-11-21/2026-11-21"]);
 
         c.run_pending_migrations(SQLITE_MIGRATIONS).expect("migrate");
         assert_eq!(
-            read(
+            names(
                 &mut c,
                 "SELECT invoice_id || '/' || level || '/' || IFNULL(last_dunned_on, '-') || '/' \
                  || IFNULL(clock_start, '-') AS name FROM invoice_dunning ORDER BY invoice_id"
@@ -360,7 +354,7 @@ mod tests {
         );
 
         while c.revert_last_migration(SQLITE_MIGRATIONS).expect("revert").to_string() != "20261205000013" {}
-        assert_eq!(read(&mut c, on_invoices), before);
+        assert_eq!(names(&mut c, on_invoices), before);
     }
 
     /// A writer that cannot have the lock in time gets SQLite's "database is locked", which
