@@ -112,23 +112,6 @@ pub struct CheckInputs {
 /// The credit check's hot path: one indexed read (customer by primary key or by
 /// `(org_id, external_id)`) joined to four single-row reads.
 pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> Result<Option<CheckInputs>, AppError> {
-    let joined = customers::table
-        .inner_join(organizations::table)
-        .left_join(customer_credit::table.on(customer_credit::customer_id.eq(customers::id)))
-        .left_join(
-            credit_exposures::table.on(credit_exposures::customer_id
-                .eq(customers::id)
-                .and(credit_exposures::currency.eq(customers::currency))),
-        )
-        .left_join(credit_refresh_queue::table.on(credit_refresh_queue::customer_id.eq(customers::id)))
-        .filter(customers::org_id.eq(org_id));
-    let select = (
-        CustomerRow::as_select(),
-        organizations::settings,
-        Option::<SnapshotRow>::as_select(),
-        Option::<ExposureRow>::as_select(),
-        credit_refresh_queue::customer_id.nullable(),
-    );
     type Found = (
         CustomerRow,
         String,
@@ -136,14 +119,34 @@ pub fn check_inputs(c: &mut DbConnection, org_id: i64, key: CustomerKey<'_>) -> 
         Option<ExposureRow>,
         Option<i64>,
     );
-    let found: Option<Found> = match key {
-        CustomerKey::Id(id) => joined.filter(customers::id.eq(id)).select(select).first(c).optional()?,
-        CustomerKey::ExternalId(ext) => joined
-            .filter(customers::external_id.eq(ext))
-            .select(select)
-            .first(c)
-            .optional()?,
-    };
+    // The hot path of order release: run on the engine's own connection (see `dispatch!`).
+    let found: Option<Found> = dispatch!(c, |c| {
+        let joined = customers::table
+            .inner_join(organizations::table)
+            .left_join(customer_credit::table.on(customer_credit::customer_id.eq(customers::id)))
+            .left_join(
+                credit_exposures::table.on(credit_exposures::customer_id
+                    .eq(customers::id)
+                    .and(credit_exposures::currency.eq(customers::currency))),
+            )
+            .left_join(credit_refresh_queue::table.on(credit_refresh_queue::customer_id.eq(customers::id)))
+            .filter(customers::org_id.eq(org_id));
+        let select = (
+            CustomerRow::as_select(),
+            organizations::settings,
+            Option::<SnapshotRow>::as_select(),
+            Option::<ExposureRow>::as_select(),
+            credit_refresh_queue::customer_id.nullable(),
+        );
+        match key {
+            CustomerKey::Id(id) => joined.filter(customers::id.eq(id)).select(select).first(c).optional(),
+            CustomerKey::ExternalId(ext) => joined
+                .filter(customers::external_id.eq(ext))
+                .select(select)
+                .first(c)
+                .optional(),
+        }
+    })?;
     Ok(
         found.map(|(customer, settings, snapshot, exposure, queued)| CheckInputs {
             customer,

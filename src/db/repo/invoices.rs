@@ -210,14 +210,16 @@ pub fn close(
     Ok(changed == 1)
 }
 
+/// One invoice by id (the `GET /v1/invoices/{id}` hot path: run on the engine's own
+/// connection, whose statement cache skips rebuilding the SQL text; see `dispatch!`).
 pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<InvoiceRow, AppError> {
-    invoices::table
+    let found: Option<InvoiceRow> = dispatch!(conn, |c| invoices::table
         .filter(invoices::org_id.eq(org_id))
         .filter(invoices::id.eq(id))
         .select(InvoiceRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::not_found("invoice"))
+        .first(c)
+        .optional())?;
+    found.ok_or_else(|| AppError::not_found("invoice"))
 }
 
 pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {
