@@ -375,6 +375,10 @@ fn persist(
     let mut snapshots = Vec::with_capacity(computed.len());
     let mut exposures = Vec::new();
     let mut new_events = Vec::new();
+    // (customer, assignee, title, source) of each check-in task, and the changed columns:
+    // both written once for the whole batch after the loop.
+    let mut check_ins: Vec<(i64, Option<String>, String, String)> = Vec::new();
+    let mut changed_columns = Vec::new();
     for x in computed {
         summary.customers += 1;
         let id = x.customer.id;
@@ -427,24 +431,17 @@ fn persist(
                         .join("; ")
                 );
                 let title: String = title.chars().take(500).collect();
-                tasks::create_once(
-                    c,
-                    &NewTask {
-                        org_id,
-                        customer_id: id,
-                        kind: "risk_check_in",
-                        priority: "normal",
-                        assignee: x.customer.collector.as_deref(),
-                        title: &title,
-                        due_on: as_of,
-                        source_id: &format!("{subject}:{as_of}:{}", names.join(",")),
-                    },
-                )?;
+                check_ins.push((
+                    id,
+                    x.customer.collector.clone(),
+                    title,
+                    format!("{subject}:{as_of}:{}", names.join(",")),
+                ));
                 summary.check_in_tasks += 1;
             }
         }
         if columns_of(&x.customer) != x.columns {
-            repo::set_customer_columns(c, org_id, id, &x.columns)?;
+            changed_columns.push((id, x.columns.clone()));
         }
         snapshots.push(SnapshotValues {
             customer_id: id,
@@ -465,6 +462,27 @@ fn persist(
         });
         exposures.extend(x.exposures);
     }
+    let check_in_tasks: Vec<NewTask<'_>> = check_ins
+        .iter()
+        .map(|(customer_id, assignee, title, source_id)| NewTask {
+            org_id,
+            customer_id: *customer_id,
+            kind: "risk_check_in",
+            priority: "normal",
+            assignee: assignee.as_deref(),
+            title,
+            due_on: as_of,
+            source_id,
+        })
+        .collect();
+    tasks::create_many_once(c, &check_in_tasks)?;
+    if changed_columns.len() > 1 {
+        // The grouped updates below take row locks out of id order; taking them in id
+        // order first keeps concurrent writers to the same customers from deadlocking.
+        let ids: Vec<i64> = changed_columns.iter().map(|(id, _)| *id).collect();
+        lock_customers(c, org_id, &ids)?;
+    }
+    repo::set_customer_columns(c, org_id, &changed_columns)?;
     repo::replace_exposures(c, ids, &exposures)?;
     repo::upsert_snapshots(c, &snapshots)?;
     events::insert_many(c, &new_events)

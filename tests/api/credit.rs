@@ -19,6 +19,7 @@ both_engines!(
     a_recomputation_removes_only_entries_no_writer_moved,
     a_requeued_customer_goes_to_the_back_of_the_queue,
     writes_that_answer_a_credit_view_settle_a_queued_customer,
+    a_recomputation_writes_each_customer_its_own_columns,
 );
 
 fn today() -> NaiveDate {
@@ -942,4 +943,49 @@ async fn a_requeued_customer_goes_to_the_back_of_the_queue(app: TestApp) {
     })
     .await
     .expect("join");
+}
+
+/// The recomputation writes the derived customer columns of a batch grouped by their new
+/// values: customers that end up different each get their own, and a customer whose values
+/// did not change keeps its version.
+async fn a_recomputation_writes_each_customer_its_own_columns(app: TestApp) {
+    use diesel::RunQueryDsl;
+
+    let clean = app.customer("C-CLEAN").await;
+    let held = app.customer("C-HELD").await;
+    let untouched = app.customer("C-UNTOUCHED").await;
+    set_limit(&app, &held, "1000.00").await;
+    invoice(&app, &held, "F-1", "1200.00", &days_ago(3), &days_ahead(27)).await;
+    let customer = |id: String| {
+        let app = &app;
+        async move { app.get(&format!("/v1/customers/{id}")).await.expect(200).body }
+    };
+    assert_eq!(customer(held.clone()).await["credit_status"], "on_hold");
+    let untouched_version = customer(untouched.clone()).await["version"].clone();
+
+    // Stale columns, swapped: the clean customer looks held, the held one looks clean.
+    let number = |id: &str| recaudo::domain::ids::Kind::Customer.decode(id).expect("customer id");
+    let (clean_id, held_id) = (number(&clean), number(&held));
+    let pool = app.state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = pool.get().expect("connection");
+        for sql in [
+            format!("UPDATE customers SET credit_status = 'on_hold', flag_over_limit = TRUE WHERE id = {clean_id}"),
+            format!("UPDATE customers SET credit_status = 'ok', flag_over_limit = FALSE WHERE id = {held_id}"),
+        ] {
+            diesel::sql_query(sql).execute(&mut *c).expect("update");
+        }
+    })
+    .await
+    .expect("blocking task");
+
+    let summary = app.post("/v1/credit-evaluations", &json!({})).await.expect(200).body;
+    assert_eq!(summary["customers"], 3);
+    let clean_after = customer(clean).await;
+    assert_eq!(clean_after["credit_status"], "ok", "{clean_after}");
+    assert_eq!(clean_after["flags"]["over_limit"], false);
+    let held_after = customer(held).await;
+    assert_eq!(held_after["credit_status"], "on_hold", "{held_after}");
+    assert_eq!(held_after["flags"]["over_limit"], true);
+    assert_eq!(customer(untouched).await["version"], untouched_version);
 }

@@ -308,35 +308,48 @@ pub struct CustomerCreditColumns {
     pub flag_legal: bool,
 }
 
-/// Writes the derived columns of one customer (called only for customers whose values
-/// changed); the customer's version and `updated_at` move on, as its representation changed.
+/// Writes the derived credit and risk columns of the customers whose values changed; their
+/// version and `updated_at` move on, as their representation changed. Customers that end up
+/// with the same values share one `UPDATE … WHERE id IN (…)`: a handful of statements per
+/// batch of a recomputation instead of one per customer.
 pub fn set_customer_columns(
     c: &mut DbConnection,
     org_id: i64,
-    customer_id: i64,
-    v: &CustomerCreditColumns,
+    changed: &[(i64, CustomerCreditColumns)],
 ) -> Result<(), AppError> {
-    diesel::update(
-        customers::table
-            .filter(customers::org_id.eq(org_id))
-            .filter(customers::id.eq(customer_id)),
-    )
-    .set((
-        customers::credit_status.eq(&v.credit_status),
-        customers::risk_class.eq(&v.risk_class),
-        customers::risk_score.eq(v.risk_score),
-        customers::flag_broken_promise.eq(v.flag_broken_promise),
-        customers::flag_over_limit.eq(v.flag_over_limit),
-        customers::flag_at_risk.eq(v.flag_at_risk),
-        customers::flag_in_dispute.eq(v.flag_in_dispute),
-        customers::flag_with_agency.eq(v.flag_with_agency),
-        customers::flag_legal.eq(v.flag_legal),
-        // The flags are part of the customer as the API shows it: an ERP pulling
-        // `updated_since` and a client holding an ETag must see that it changed.
-        customers::version.eq(customers::version + 1),
-        customers::updated_at.eq(crate::db::now()),
-    ))
-    .execute(c)?;
+    let mut groups: Vec<(&CustomerCreditColumns, Vec<i64>)> = Vec::new();
+    for (id, v) in changed {
+        match groups.iter_mut().find(|(g, _)| *g == v) {
+            Some((_, ids)) => ids.push(*id),
+            None => groups.push((v, vec![*id])),
+        }
+    }
+    let at = crate::db::now();
+    for (v, ids) in &groups {
+        for chunk in ids.chunks(1000) {
+            diesel::update(
+                customers::table
+                    .filter(customers::org_id.eq(org_id))
+                    .filter(customers::id.eq_any(chunk)),
+            )
+            .set((
+                customers::credit_status.eq(&v.credit_status),
+                customers::risk_class.eq(&v.risk_class),
+                customers::risk_score.eq(v.risk_score),
+                customers::flag_broken_promise.eq(v.flag_broken_promise),
+                customers::flag_over_limit.eq(v.flag_over_limit),
+                customers::flag_at_risk.eq(v.flag_at_risk),
+                customers::flag_in_dispute.eq(v.flag_in_dispute),
+                customers::flag_with_agency.eq(v.flag_with_agency),
+                customers::flag_legal.eq(v.flag_legal),
+                // The flags are part of the customer as the API shows it: an ERP pulling
+                // `updated_since` and a client holding an ETag must see that it changed.
+                customers::version.eq(customers::version + 1),
+                customers::updated_at.eq(at),
+            ))
+            .execute(c)?;
+        }
+    }
     Ok(())
 }
 

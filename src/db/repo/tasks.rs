@@ -39,24 +39,37 @@ pub struct NewTask<'a> {
 /// Creates the task unless one of the same kind for the same source exists (also when two
 /// transactions try at once: the unique index decides, the loser does nothing).
 pub fn create_once(c: &mut DbConnection, t: &NewTask<'_>) -> Result<(), AppError> {
+    create_many_once(c, std::slice::from_ref(t))
+}
+
+/// `create_once` for many tasks: one multi-row insert per 1 000 tasks (a batch job such as
+/// the credit recomputation must not pay a round trip per customer).
+pub fn create_many_once(c: &mut DbConnection, all: &[NewTask<'_>]) -> Result<(), AppError> {
     let at = now();
-    let values = (
-        tasks::org_id.eq(t.org_id),
-        tasks::customer_id.eq(t.customer_id),
-        tasks::kind.eq(t.kind),
-        tasks::priority.eq(t.priority),
-        tasks::assignee.eq(t.assignee),
-        tasks::title.eq(t.title),
-        tasks::due_on.eq(t.due_on),
-        tasks::status.eq("open"),
-        tasks::source_id.eq(t.source_id),
-        tasks::created_at.eq(at),
-        tasks::updated_at.eq(at),
-    );
-    crate::dispatch!(c, |c| diesel::insert_into(tasks::table)
-        .values(values)
-        .on_conflict_do_nothing()
-        .execute(c))?;
+    for chunk in all.chunks(1000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|t| {
+                (
+                    tasks::org_id.eq(t.org_id),
+                    tasks::customer_id.eq(t.customer_id),
+                    tasks::kind.eq(t.kind),
+                    tasks::priority.eq(t.priority),
+                    tasks::assignee.eq(t.assignee),
+                    tasks::title.eq(t.title),
+                    tasks::due_on.eq(t.due_on),
+                    tasks::status.eq("open"),
+                    tasks::source_id.eq(t.source_id),
+                    tasks::created_at.eq(at),
+                    tasks::updated_at.eq(at),
+                )
+            })
+            .collect();
+        crate::dispatch!(c, |c| diesel::insert_into(tasks::table)
+            .values(&values)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
     Ok(())
 }
 
