@@ -4,9 +4,9 @@
 //! followed by a pause as long as it took (at most [`MAX_YIELD`]), so the worker never
 //! takes more than about half of a core from the API's writers; an empty queue is looked at
 //! again after the configured interval. Nothing waits for it to be correct: a credit check
-//! or credit view of a still queued customer recomputes that customer first. Several service instances may
-//! pick the same customers: their recomputations queue on the customers' rows and the
-//! second one finds nothing new to write.
+//! or credit view of a still queued customer recomputes that customer first. Several
+//! service instances may pick the same customers: their recomputations queue on the
+//! customers' rows and the second one finds nothing new to write.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
