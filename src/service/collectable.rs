@@ -11,7 +11,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::repo::actions::DunningState;
-use crate::db::repo::invoices::InvoiceRow;
+use crate::db::repo::invoices::OpenInvoiceRow;
 use crate::db::schema::{customers, invoices};
 use crate::domain::collectable::{Exclusion, InvoiceFacts, collectable_amount, exclusion};
 use crate::domain::escalation::{EscalationKind, strongest};
@@ -19,12 +19,19 @@ use crate::error::AppError;
 
 #[derive(Debug, Clone)]
 pub struct CollectableItem {
-    pub invoice: InvoiceRow,
+    pub invoice: OpenInvoiceRow,
     /// Its place on the dunning ladder.
     pub dunning: DunningState,
     pub collectable_minor: i64,
     pub days_past_due: i64,
     pub exclusion: Option<Exclusion>,
+}
+
+/// `open_minor > 0` written out, not bound: the predicate of the partial indexes on open
+/// invoices, which PostgreSQL matches only against a constant (a bound value would leave a
+/// cached generic plan unable to use them).
+fn is_open() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("invoices.open_minor > 0")
 }
 
 /// One page of open invoices (by id after `after_id`) as the collection engine sees them
@@ -36,15 +43,15 @@ pub fn collectable_items(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<CollectableItem>, AppError> {
-    let page: Vec<InvoiceRow> = invoices::table
+    let page: Vec<OpenInvoiceRow> = invoices::table
         .filter(invoices::org_id.eq(org_id))
         .filter(invoices::id.gt(after_id))
-        .filter(invoices::open_minor.gt(0))
+        .filter(is_open())
         .filter(invoices::kind.ne("credit_note"))
         .filter(invoices::status.eq_any(["open", "partially_paid"]))
         .order(invoices::id.asc())
         .limit(limit)
-        .select(InvoiceRow::as_select())
+        .select(OpenInvoiceRow::as_select())
         .load(c)?;
     classify(c, org_id, as_of, page)
 }
@@ -56,7 +63,7 @@ pub fn collectable_for_customers(
     as_of: NaiveDate,
     customer_ids: &[i64],
 ) -> Result<Vec<CollectableItem>, AppError> {
-    let mut page: Vec<InvoiceRow> = Vec::new();
+    let mut page: Vec<OpenInvoiceRow> = Vec::new();
     for chunk in customer_ids.chunks(1000) {
         page.extend(open_invoices_of(c, org_id, chunk, None)?);
     }
@@ -78,7 +85,7 @@ pub fn collectable_for_first_customers(
     customer_ids: &[i64],
     max_items: usize,
 ) -> Result<(Vec<CollectableItem>, usize), AppError> {
-    let mut page: Vec<InvoiceRow> = Vec::new();
+    let mut page: Vec<OpenInvoiceRow> = Vec::new();
     let mut covered = 0;
     while covered < customer_ids.len() && page.len() < max_items {
         let group = &customer_ids[covered..(covered + GROUP).min(customer_ids.len())];
@@ -129,11 +136,11 @@ fn open_invoices_of(
     org_id: i64,
     customer_ids: &[i64],
     limit: Option<usize>,
-) -> Result<Vec<InvoiceRow>, AppError> {
+) -> Result<Vec<OpenInvoiceRow>, AppError> {
     let query = invoices::table
         .filter(invoices::org_id.eq(org_id))
         .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(invoices::open_minor.gt(0))
+        .filter(is_open())
         .filter(invoices::kind.ne("credit_note"))
         .filter(invoices::status.eq_any(["open", "partially_paid"]))
         .order((
@@ -141,12 +148,12 @@ fn open_invoices_of(
             invoices::due_date.asc(),
             invoices::id.asc(),
         ))
-        .select(InvoiceRow::as_select());
+        .select(OpenInvoiceRow::as_select());
     Ok(match limit {
         Some(n) => query
             .limit(i64::try_from(n).unwrap_or(i64::MAX))
-            .load::<InvoiceRow>(c)?,
-        None => query.load::<InvoiceRow>(c)?,
+            .load::<OpenInvoiceRow>(c)?,
+        None => query.load::<OpenInvoiceRow>(c)?,
     })
 }
 
@@ -154,7 +161,7 @@ fn classify(
     c: &mut DbConnection,
     org_id: i64,
     as_of: NaiveDate,
-    page: Vec<InvoiceRow>,
+    page: Vec<OpenInvoiceRow>,
 ) -> Result<Vec<CollectableItem>, AppError> {
     let ids: Vec<i64> = page.iter().map(|i| i.id).collect();
     let customer_ids: Vec<i64> = page
