@@ -244,6 +244,30 @@ fn on_account_promises(
 mod tests {
     use super::*;
 
+    /// Every column the collection engine reads or filters on must be in the covering
+    /// index of migration 000015, or PostgreSQL falls back to one heap visit per invoice
+    /// (nothing fails, the run just gets slow at scale).
+    #[test]
+    fn the_open_invoice_index_covers_every_column_the_engine_reads() {
+        let migration = include_str!("../../migrations/postgres/2026-12-05-000015_open_invoices_covering/up.sql");
+        let definition = &migration[migration.find("CREATE INDEX").expect("index definition")..];
+        let indexed: HashSet<&str> = definition
+            .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+            .collect();
+        let select =
+            diesel::debug_query::<diesel::pg::Pg, _>(&invoices::table.select(OpenInvoiceRow::as_select())).to_string();
+        let read: Vec<&str> = select
+            .split("\"invoices\".\"")
+            .skip(1)
+            .filter_map(|part| part.split('"').next())
+            .collect();
+        assert_eq!(read.len(), 10, "{select}");
+        // What `open_invoices_of` filters and orders on besides the selected columns.
+        for column in read.iter().copied().chain(["org_id", "kind", "status"]) {
+            assert!(indexed.contains(column), "{column} is not in {definition}");
+        }
+    }
+
     #[test]
     fn nothing_is_cut_off_when_the_rows_fit() {
         assert_eq!(whole_customers(&[], 5), None);
