@@ -441,7 +441,7 @@ fn persist(
             }
         }
         if columns_of(&x.customer) != x.columns {
-            changed_columns.push((id, x.columns.clone()));
+            changed_columns.push((id, x.columns));
         }
         snapshots.push(SnapshotValues {
             customer_id: id,
