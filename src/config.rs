@@ -39,6 +39,9 @@ pub struct Config {
     /// (`RECAUDO_CREDIT_REFRESH_MS`, default 200); `None` (`0`) leaves the queue to the
     /// reads that drain it.
     pub credit_refresh_interval: Option<Duration>,
+    /// Threads posting `POST /v1/payments` requests in groups (`RECAUDO_PAYMENT_POSTERS`,
+    /// default one per CPU core); see `payment_groups`.
+    pub payment_posters: usize,
 }
 
 /// An external identity provider whose tokens are accepted beside the service's own.
@@ -69,6 +72,7 @@ pub const FILE_KEYS: &[&str] = &[
     "scheduler",
     "daily_at",
     "credit_refresh_ms",
+    "payment_posters",
     "idp_public_key_file",
     "idp_algorithm",
     "idp_issuer",
@@ -254,6 +258,7 @@ impl Config {
             scheduler: scheduler_from_env()?,
             smtp: smtp_from_env()?,
             credit_refresh_interval,
+            payment_posters: positive::<usize>("RECAUDO_PAYMENT_POSTERS")?.unwrap_or_else(cpu_cores),
         })
     }
 
@@ -275,6 +280,7 @@ impl Config {
             scheduler: None,
             smtp: None,
             credit_refresh_interval: Some(DEFAULT_CREDIT_REFRESH),
+            payment_posters: 2,
         }
     }
 }

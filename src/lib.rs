@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod payment_groups;
 pub mod refresher;
 pub mod scheduler;
 pub mod service;
@@ -28,6 +29,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::{OrgDirectory, TokenKeys};
 use crate::config::Config;
 use crate::db::{Database, DbPool, Engine};
+use crate::payment_groups::PaymentPoster;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
@@ -83,8 +85,10 @@ impl Application {
                 config.data_dir.display(),
             );
         }
+        let metrics = Metrics::new(pool.clone())?;
         let state = web::Data::new(AppState {
-            metrics: Metrics::new(pool.clone())?,
+            payments: PaymentPoster::start(pool.clone(), metrics.clone(), config.payment_posters)?,
+            metrics,
             pool,
             engine: database.engine,
             keys: Arc::new(keys),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::{OrgDirectory, TokenKeys};
 use crate::db::{DbPool, Engine};
+use crate::payment_groups::PaymentPoster;
 use crate::telemetry::Metrics;
 
 pub struct AppState {
@@ -12,6 +13,8 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     pub orgs: OrgDirectory,
     pub metrics: Metrics,
+    /// Posts `POST /v1/payments` requests in groups (see `payment_groups`).
+    pub payments: PaymentPoster,
 }
 
 impl AppState {

@@ -11,7 +11,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use tracing_actix_web::RequestId;
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +38,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     deliveries: IntCounterVec,
+    payment_groups: Histogram,
+    payment_groups_failed: IntCounter,
 }
 
 impl Metrics {
@@ -67,6 +71,25 @@ impl Metrics {
             &["outcome"],
         )
         .map_err(|e| e.to_string())?;
+        let payment_groups = Histogram::with_opts(
+            HistogramOpts::new(
+                "payment_group_size",
+                "Payments posted together in one transaction (POST /v1/payments without an Idempotency-Key)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .map_err(|e| e.to_string())?;
+        let payment_groups_failed = IntCounter::new(
+            "payment_groups_failed_total",
+            "Payment groups whose transaction failed; their payments were then posted one by one",
+        )
+        .map_err(|e| e.to_string())?;
+        registry
+            .register(Box::new(payment_groups.clone()))
+            .map_err(|e| e.to_string())?;
+        registry
+            .register(Box::new(payment_groups_failed.clone()))
+            .map_err(|e| e.to_string())?;
         for outcome in ["sent", "retry", "failed", "bounced"] {
             deliveries.with_label_values(&[outcome]);
         }
@@ -87,6 +110,8 @@ impl Metrics {
             requests,
             latency,
             deliveries,
+            payment_groups,
+            payment_groups_failed,
         })
     }
 
@@ -100,6 +125,16 @@ impl Metrics {
     /// Counts one e-mail delivery outcome.
     pub fn email_delivery(&self, outcome: &str) {
         self.deliveries.with_label_values(&[outcome]).inc();
+    }
+
+    /// Records the size of one payment group.
+    pub fn payment_group(&self, size: usize) {
+        self.payment_groups.observe(size as f64);
+    }
+
+    /// Counts one payment group whose transaction failed.
+    pub fn payment_group_failed(&self) {
+        self.payment_groups_failed.inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -318,6 +318,11 @@ pub async fn create(
     auth.require(LEDGER_WRITERS)?;
     let key = key_for(&req, &*body)?;
     let (org, actor, today, input) = (auth.org_id, auth.subject.clone(), state.today(), body.into_inner());
+    if key.is_none() {
+        // Posted with whatever other payments are waiting (`payment_groups`).
+        let posted = state.payments.post(org, actor, today, input).await?;
+        return Ok(HttpResponse::Created().json(PaymentResponse::posted(&posted)));
+    }
     let outcome = db::run(&state.pool, move |c| {
         idempotency::run(
             c,

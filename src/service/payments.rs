@@ -239,9 +239,7 @@ pub fn post(
     let drafts = vec![(0, data)];
     let existing = existing_payments(c, org_id, &drafts)?;
     if let Some(ext) = existing.keys().next() {
-        return Err(AppError::Conflict(format!(
-            "a payment with external_id `{ext}` exists; use PUT /v1/payments/by-external-id/{ext} to repeat it safely"
-        )));
+        return Err(already_posted(ext));
     }
     let mut posting = post_valid(c, org_id, actor, drafts, existing)?;
     let (_, result) = posting
@@ -250,6 +248,75 @@ pub fn post(
         .ok_or_else(|| AppError::internal("empty posting result"))?;
     let (_, id) = result?;
     posting.take(c, org_id, id)
+}
+
+/// The answer to a POST of an external id that is already posted.
+fn already_posted(ext: &str) -> AppError {
+    AppError::Conflict(format!(
+        "a payment with external_id `{ext}` exists; use PUT /v1/payments/by-external-id/{ext} to repeat it safely"
+    ))
+}
+
+/// What became of one payment of a group posting ([`post_group`]).
+#[derive(Debug)]
+pub enum GroupOutcome {
+    /// Posted with the group.
+    Posted(Box<PostedPayment>),
+    /// Refused with the answer it would have had alone; nothing of it was written.
+    Refused(AppError),
+    /// Not posted: it names the same external id as an earlier payment of the group, so
+    /// its answer depends on that one's. It is to be posted alone after the group commits.
+    PostAlone,
+}
+
+/// Posts several separate single-payment requests of one organisation and actor together
+/// (one locked read of their customers' open invoices, one insert per table, one balance
+/// update), each with the answer it would have had posted alone in the given order: the
+/// automatic allocation of a later payment sees what the earlier ones took. The caller
+/// runs this in one write transaction; if it fails, nothing is written and the payments
+/// can be posted one by one with [`post`].
+pub fn post_group(
+    c: &mut DbConnection,
+    org_id: i64,
+    actor: &str,
+    inputs: &[PaymentInput],
+    today: NaiveDate,
+) -> Result<Vec<GroupOutcome>, AppError> {
+    crate::db::prefer_generic_plans(c)?;
+    let dir = CustomerDirectory::load(c, org_id, inputs.iter().map(customer_ref))?;
+    let mut outcomes: Vec<Option<GroupOutcome>> = (0..inputs.len()).map(|_| None).collect();
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut drafts = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        match validate(&dir, input, today) {
+            Ok(data) => match &data.external_id {
+                Some(key) if !claimed.insert(key.clone()) => outcomes[index] = Some(GroupOutcome::PostAlone),
+                _ => drafts.push((index, data)),
+            },
+            Err(e) => outcomes[index] = Some(GroupOutcome::Refused(e)),
+        }
+    }
+    let existing = existing_payments(c, org_id, &drafts)?;
+    drafts.retain(
+        |(index, d)| match d.external_id.as_deref().filter(|k| existing.contains_key(*k)) {
+            Some(ext) => {
+                outcomes[*index] = Some(GroupOutcome::Refused(already_posted(ext)));
+                false
+            }
+            None => true,
+        },
+    );
+    let mut posting = post_valid(c, org_id, actor, drafts, HashMap::new())?;
+    for (index, result) in std::mem::take(&mut posting.results) {
+        outcomes[index] = Some(match result {
+            Ok((_, id)) => GroupOutcome::Posted(Box::new(posting.take(c, org_id, id)?)),
+            Err(e) => GroupOutcome::Refused(e),
+        });
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| AppError::internal("a grouped payment got no outcome")))
+        .collect()
 }
 
 /// PUT by external id: posts the payment if new; if it exists, updates its descriptive

@@ -13,6 +13,7 @@ mod escalations;
 mod health;
 mod invoices;
 mod openapi;
+mod payment_groups;
 mod payments;
 mod plan_reminders;
 mod promises;

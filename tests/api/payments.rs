@@ -556,7 +556,7 @@ async fn allocation_rules_follow_the_organisation_settings(app: TestApp) {
 
 /// Sums every live allocation per invoice and per payment, and checks them against the
 /// balances the API reports.
-async fn check_invariants(app: &TestApp, invoices: &[(String, i64)]) {
+pub(crate) async fn check_invariants(app: &TestApp, invoices: &[(String, i64)]) {
     let mut per_invoice: std::collections::HashMap<String, i64> = Default::default();
     let mut cursor = String::new();
     loop {
@@ -592,7 +592,7 @@ async fn check_invariants(app: &TestApp, invoices: &[(String, i64)]) {
     }
 }
 
-fn cents(v: &Value) -> i64 {
+pub(crate) fn cents(v: &Value) -> i64 {
     let s = v.as_str().unwrap_or("0");
     let (whole, frac) = s.split_once('.').unwrap_or((s, "00"));
     whole.parse::<i64>().unwrap_or(0) * 100 + frac.parse::<i64>().unwrap_or(0)
