@@ -224,7 +224,8 @@ impl PostedPayment {
     }
 }
 
-/// Posts one payment (POST /v1/payments).
+/// Posts one payment alone: `POST /v1/payments` with an Idempotency-Key, and a payment of a
+/// group that could not be posted with it (see `payment_groups`).
 pub fn post(
     c: &mut DbConnection,
     org_id: i64,
@@ -232,22 +233,11 @@ pub fn post(
     input: &PaymentInput,
     today: NaiveDate,
 ) -> Result<PostedPayment, AppError> {
-    // One payment: key and index lookups only (see `prefer_generic_plans`).
-    crate::db::prefer_generic_plans(c)?;
-    let dir = CustomerDirectory::load(c, org_id, [customer_ref(input)])?;
-    let data = validate(&dir, input, today)?;
-    let drafts = vec![(0, data)];
-    let existing = existing_payments(c, org_id, &drafts)?;
-    if let Some(ext) = existing.keys().next() {
-        return Err(already_posted(ext));
+    match post_group(c, org_id, actor, std::slice::from_ref(input), today)?.pop() {
+        Some(GroupOutcome::Posted(posted)) => Ok(*posted),
+        Some(GroupOutcome::Refused(e)) => Err(e),
+        _ => Err(AppError::internal("a single payment got no outcome")),
     }
-    let mut posting = post_valid(c, org_id, actor, drafts, existing)?;
-    let (_, result) = posting
-        .results
-        .pop()
-        .ok_or_else(|| AppError::internal("empty posting result"))?;
-    let (_, id) = result?;
-    posting.take(c, org_id, id)
 }
 
 /// The answer to a POST of an external id that is already posted.
@@ -282,6 +272,7 @@ pub fn post_group(
     inputs: &[PaymentInput],
     today: NaiveDate,
 ) -> Result<Vec<GroupOutcome>, AppError> {
+    // Key and index lookups only (see `prefer_generic_plans`).
     crate::db::prefer_generic_plans(c)?;
     let dir = CustomerDirectory::load(c, org_id, inputs.iter().map(customer_ref))?;
     let mut outcomes: Vec<Option<GroupOutcome>> = (0..inputs.len()).map(|_| None).collect();
