@@ -87,7 +87,12 @@ impl Application {
         }
         let metrics = Metrics::new(pool.clone())?;
         let state = web::Data::new(AppState {
-            payments: PaymentPoster::start(pool.clone(), metrics.clone(), config.payment_posters)?,
+            payments: PaymentPoster::start(
+                pool.clone(),
+                metrics.clone(),
+                config.payment_posters,
+                http::payments::posted_body,
+            )?,
             metrics,
             pool,
             engine: database.engine,

@@ -74,7 +74,7 @@ impl Metrics {
         let payment_groups = Histogram::with_opts(
             HistogramOpts::new(
                 "payment_group_size",
-                "Payments posted together in one transaction (POST /v1/payments without an Idempotency-Key)",
+                "Payments posted together in one transaction (POST /v1/payments)",
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )

@@ -299,6 +299,11 @@ fn respond(outcome: Outcome) -> HttpResponse {
     builder.json(outcome.body)
 }
 
+/// The body of the `201 Created` answer to a posted payment.
+pub fn posted_body(posted: &service::payments::PostedPayment) -> Result<serde_json::Value, AppError> {
+    to_json(&PaymentResponse::posted(posted))
+}
+
 fn to_json(value: &impl Serialize) -> Result<serde_json::Value, AppError> {
     serde_json::to_value(value).map_err(|e| AppError::internal(format!("serialise: {e}")))
 }
@@ -318,21 +323,8 @@ pub async fn create(
     auth.require(LEDGER_WRITERS)?;
     let key = key_for(&req, &*body)?;
     let (org, actor, today, input) = (auth.org_id, auth.subject.clone(), state.today(), body.into_inner());
-    if key.is_none() {
-        // Posted with whatever other payments are waiting (`payment_groups`).
-        let posted = state.payments.post(org, actor, today, input).await?;
-        return Ok(HttpResponse::Created().json(PaymentResponse::posted(&posted)));
-    }
-    let outcome = db::run(&state.pool, move |c| {
-        idempotency::run(
-            c,
-            org,
-            key.as_ref(),
-            |c| service::payments::post(c, org, &actor, &input, today),
-            |_, posted| Ok((201, to_json(&PaymentResponse::posted(posted))?)),
-        )
-    })
-    .await?;
+    // Posted with whatever other payments are waiting (`payment_groups`).
+    let outcome = state.payments.post(org, actor, today, input, key).await?;
     Ok(respond(outcome))
 }
 

@@ -106,6 +106,29 @@ pub fn run<T>(
     ))
 }
 
+/// The answer already given under `key`, if a request with it completed: its replay, or the
+/// refusal of a different request under the same key. For callers that, unlike [`run`],
+/// store the answer only after the effect ([`store`]): a key claimed meanwhile by a
+/// concurrent request then makes [`store`] fail, and with it the caller's transaction.
+pub fn stored(
+    conn: &mut DbConnection,
+    org_id: i64,
+    key: &IdempotencyKey,
+) -> Result<Option<Result<Outcome, AppError>>, AppError> {
+    Ok(repo::find(conn, org_id, &key.key)?.map(|s| replay(&s, key)))
+}
+
+/// Stores the answer to `key` in the transaction that applied its effect.
+pub fn store(
+    conn: &mut DbConnection,
+    org_id: i64,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<(), AppError> {
+    repo::insert(conn, org_id, &key.key, &key.request_hash, status, &body.to_string())
+}
+
 fn replay(stored: &repo::StoredResponse, key: &IdempotencyKey) -> Result<Outcome, AppError> {
     if stored.request_hash != key.request_hash {
         return Err(AppError::invalid(

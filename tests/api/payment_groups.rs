@@ -13,6 +13,7 @@ use recaudo::service::payments::GroupOutcome;
 both_engines!(
     a_group_answers_each_payment_as_if_posted_alone,
     concurrent_single_payments_each_get_their_own_answer,
+    concurrent_payments_with_idempotency_keys_post_once_each,
 );
 
 fn input(body: Value) -> recaudo::domain::payment::PaymentInput {
@@ -202,4 +203,84 @@ async fn concurrent_single_payments_each_get_their_own_answer(app: TestApp) {
         .find_map(|l| l.strip_prefix("recaudo_payment_group_size_sum "))
         .expect("the group size metric");
     assert_eq!(sum.trim(), "25");
+}
+
+async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> (u16, Value, bool) {
+    let r = app
+        .client
+        .post(format!("{}/v1/payments", app.address))
+        .bearer_auth(&app.admin)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = r.status().as_u16();
+    let replayed = r.headers().get("idempotent-replayed").is_some();
+    (status, r.json().await.expect("json"), replayed)
+}
+
+async fn concurrent_payments_with_idempotency_keys_post_once_each(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let invoice = app.invoice(&c, "F-1", "100.00", "2026-01-31").await;
+    let mut requests: Vec<(String, Value)> = (0..12)
+        .map(|i| {
+            (
+                format!("K-{i}"),
+                json!({"customer_id": c, "amount": "5.00", "reference": format!("r{i}")}),
+            )
+        })
+        .collect();
+    for _ in 0..3 {
+        requests.push(("SAME".into(), json!({"customer_id": c, "amount": "7.00"})));
+    }
+    let app = std::sync::Arc::new(app);
+    let mut handles = Vec::new();
+    for (key, body) in requests {
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let answer = post_keyed(&app, &key, &body).await;
+            (key, answer)
+        }));
+    }
+    let mut same = Vec::new();
+    let mut first_of_k0 = String::new();
+    for h in handles {
+        let (key, (status, body, replayed)) = h.await.expect("join");
+        assert_eq!(status, 201, "{key}: {body}");
+        if key == "SAME" {
+            same.push((replayed, body["id"].as_str().unwrap_or("").to_string()));
+        } else {
+            assert!(!replayed, "{key} was posted once: {body}");
+            assert_eq!(body["amount"], "5.00");
+            if key == "K-0" {
+                first_of_k0 = body["id"].as_str().unwrap_or("").to_string();
+            }
+        }
+    }
+    same.sort();
+    assert_eq!(same.iter().filter(|(replayed, _)| !replayed).count(), 1, "{same:?}");
+    assert!(
+        same.iter().all(|(_, id)| *id == same[0].1),
+        "one payment for the key: {same:?}"
+    );
+    // Later retries replay; a different request under a used key is refused.
+    let (status, body, replayed) = post_keyed(
+        &app,
+        "K-0",
+        &json!({"customer_id": c, "amount": "5.00", "reference": "r0"}),
+    )
+    .await;
+    assert_eq!(
+        (status, replayed, body["id"].as_str()),
+        (201, true, Some(first_of_k0.as_str()))
+    );
+    let (status, body, _) = post_keyed(&app, "K-0", &json!({"customer_id": c, "amount": "6.00"})).await;
+    assert_eq!(status, 422, "{body}");
+    let payments = app.get("/v1/payments?limit=100").await.expect(200);
+    assert_eq!(payments.body["items"].as_array().map(Vec::len), Some(13));
+    // 12 × 5.00 + 7.00 = 67.00 applied to the one invoice.
+    let r = app.get(&format!("/v1/invoices/{invoice}")).await.expect(200);
+    assert_eq!(r.body["open_amount"], "33.00");
+    check_invariants(&app, &[(invoice, 10_000)]).await;
 }
