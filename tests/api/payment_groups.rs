@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::TestApp;
-use crate::payments::{cents, check_invariants};
+use crate::payments::{cents, check_invariants, post_with_key};
 use recaudo::error::AppError;
 use recaudo::service::payments::GroupOutcome;
 
@@ -206,18 +206,8 @@ async fn concurrent_single_payments_each_get_their_own_answer(app: TestApp) {
 }
 
 async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> (u16, Value, bool) {
-    let r = app
-        .client
-        .post(format!("{}/v1/payments", app.address))
-        .bearer_auth(&app.admin)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("sent");
-    let status = r.status().as_u16();
-    let replayed = r.headers().get("idempotent-replayed").is_some();
-    (status, r.json().await.expect("json"), replayed)
+    let (status, body, replayed) = post_with_key(app, "/v1/payments", key, body).await;
+    (status, body, replayed.is_some())
 }
 
 async fn concurrent_payments_with_idempotency_keys_post_once_each(app: TestApp) {

@@ -216,7 +216,7 @@ async fn bad_payments_are_refused_naming_the_field(app: TestApp) {
     .expect_problem(403);
 }
 
-async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> (u16, Value, Option<String>) {
+pub(crate) async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> (u16, Value, Option<String>) {
     let r = app
         .client
         .post(format!("{}{path}", app.address))
