@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::TestApp;
-use crate::payments::{cents, check_invariants, post_with_key};
+use crate::payments::{cents, check_invariants, five_monthly_invoices, post_with_key};
 use recaudo::error::AppError;
 use recaudo::service::payments::GroupOutcome;
 
@@ -116,13 +116,7 @@ async fn a_group_answers_each_payment_as_if_posted_alone(app: TestApp) {
 
 async fn concurrent_single_payments_each_get_their_own_answer(app: TestApp) {
     let c = app.customer("C-1").await;
-    let mut invoices = Vec::new();
-    for i in 0..5 {
-        let id = app
-            .invoice(&c, &format!("F-{i}"), "40.00", &format!("2026-0{}-01", i + 1))
-            .await;
-        invoices.push((id, 4_000));
-    }
+    let invoices = five_monthly_invoices(&app, &c).await;
     app.post(
         "/v1/payments",
         &json!({"customer_id": c, "external_id": "OLD", "amount": "1.00"}),

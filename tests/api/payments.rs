@@ -659,15 +659,22 @@ async fn concurrent_allocations_never_over_allocate(app: TestApp) {
     check_invariants(&app, &[(inv, 10_000)]).await;
 }
 
-async fn concurrent_automatic_payments_keep_the_invariants(app: TestApp) {
-    let c = app.customer("C-1").await;
+/// Five invoices of 40.00 for the customer, due on the first of January to May, with
+/// their amounts in cents for [`check_invariants`].
+pub(crate) async fn five_monthly_invoices(app: &TestApp, customer: &str) -> Vec<(String, i64)> {
     let mut invoices = Vec::new();
     for i in 0..5 {
         let id = app
-            .invoice(&c, &format!("F-{i}"), "40.00", &format!("2026-0{}-01", i + 1))
+            .invoice(customer, &format!("F-{i}"), "40.00", &format!("2026-0{}-01", i + 1))
             .await;
         invoices.push((id, 4_000));
     }
+    invoices
+}
+
+async fn concurrent_automatic_payments_keep_the_invariants(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let invoices = five_monthly_invoices(&app, &c).await;
     let mut handles = Vec::new();
     for i in 0..16 {
         let client = app.client.clone();
