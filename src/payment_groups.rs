@@ -189,7 +189,7 @@ fn post_together(
             None => to_post.push(index),
         }
     }
-    let inputs: Vec<PaymentInput> = to_post.iter().map(|&i| group[i].input.clone()).collect();
+    let inputs: Vec<&PaymentInput> = to_post.iter().map(|&i| &group[i].input).collect();
     let outcomes = payments::post_group(c, org_id, actor, &inputs, today)?;
     for (index, outcome) in to_post.into_iter().zip(outcomes) {
         answers[index] = match outcome {

@@ -62,12 +62,6 @@ pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// How often the planner statistics are brought up to date (see the module comment).
 pub const OPTIMIZE_EVERY: Duration = Duration::from_secs(60);
 
-/// Refreshes the planner statistics of the tables that changed enough since their last
-/// analysis (all of them the first time), holding the writer lock while it writes them.
-pub fn optimize(conn: &mut SqliteConnection) -> Result<(), diesel::result::Error> {
-    let _writer = lock_writer(CHECKPOINT_WAIT)?;
-    conn.batch_execute("PRAGMA optimize=0x10002;")
-}
 /// The longest the truncating checkpoint waits for readers of old snapshots (the busy
 /// timeout of the keeper's connection); writers wait for it meanwhile.
 pub const CHECKPOINT_WAIT: Duration = Duration::from_millis(1000);
@@ -147,6 +141,13 @@ pub fn checkpoint(
     }
     let _writer = lock_writer(CHECKPOINT_WAIT)?;
     diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(conn)
+}
+
+/// Refreshes the planner statistics of the tables that changed enough since their last
+/// analysis (all of them the first time), holding the writer lock while it writes them.
+pub fn optimize(conn: &mut SqliteConnection) -> Result<(), diesel::result::Error> {
+    let _writer = lock_writer(CHECKPOINT_WAIT)?;
+    conn.batch_execute("PRAGMA optimize=0x10002;")
 }
 
 /// Starts the keeper on a connection of its own for a file database; `None` (and SQLite's

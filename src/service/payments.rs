@@ -224,8 +224,8 @@ impl PostedPayment {
     }
 }
 
-/// Posts one payment alone: `POST /v1/payments` with an Idempotency-Key, and a payment of a
-/// group that could not be posted with it (see `payment_groups`).
+/// Posts one payment alone, in a transaction of its own: a payment of a group that could
+/// not be posted with it (see `payment_groups`).
 pub fn post(
     c: &mut DbConnection,
     org_id: i64,
@@ -233,7 +233,7 @@ pub fn post(
     input: &PaymentInput,
     today: NaiveDate,
 ) -> Result<PostedPayment, AppError> {
-    match post_group(c, org_id, actor, std::slice::from_ref(input), today)?.pop() {
+    match post_group(c, org_id, actor, &[input], today)?.pop() {
         Some(GroupOutcome::Posted(posted)) => Ok(*posted),
         Some(GroupOutcome::Refused(e)) => Err(e),
         _ => Err(AppError::internal("a single payment got no outcome")),
@@ -269,12 +269,12 @@ pub fn post_group(
     c: &mut DbConnection,
     org_id: i64,
     actor: &str,
-    inputs: &[PaymentInput],
+    inputs: &[&PaymentInput],
     today: NaiveDate,
 ) -> Result<Vec<GroupOutcome>, AppError> {
     // Key and index lookups only (see `prefer_generic_plans`).
     crate::db::prefer_generic_plans(c)?;
-    let dir = CustomerDirectory::load(c, org_id, inputs.iter().map(customer_ref))?;
+    let dir = CustomerDirectory::load(c, org_id, inputs.iter().map(|i| customer_ref(i)))?;
     let mut outcomes: Vec<Option<GroupOutcome>> = (0..inputs.len()).map(|_| None).collect();
     let mut claimed: HashSet<String> = HashSet::new();
     let mut drafts = Vec::with_capacity(inputs.len());

@@ -48,7 +48,7 @@ async fn a_group_answers_each_payment_as_if_posted_alone(app: TestApp) {
     )
     .await
     .expect(201);
-    let inputs = vec![
+    let inputs = [
         input(json!({"customer_id": c1, "external_id": "B-1", "amount": "120.00"})),
         // Sees what the first payment took: only 30.00 of F-2 is left.
         input(json!({"customer_external_id": "C-1", "external_id": "B-2", "amount": "40.00"})),
@@ -64,7 +64,7 @@ async fn a_group_answers_each_payment_as_if_posted_alone(app: TestApp) {
         .expect("read")
         .expect("org");
     let outcomes = recaudo::db::write_transaction(&mut conn, |c| {
-        recaudo::service::payments::post_group(c, org.id, "erp", &inputs, today)
+        recaudo::service::payments::post_group(c, org.id, "erp", &inputs.iter().collect::<Vec<_>>(), today)
     })
     .expect("group posted");
     drop(conn);
