@@ -5,6 +5,10 @@
 //! afterwards deletes only those whose `seq` has not moved (skipping any a writer holds), so
 //! a writer never waits for a recomputation and a posting committed during one keeps its
 //! entry.
+//!
+//! On SQLite nothing can commit while a recomputation runs: it re-reads its entries,
+//! recomputes and deletes them in one write transaction, under the process's writer lock.
+//! An entry already queued there is left as it is; see [`enqueue`].
 
 use std::collections::BTreeMap;
 
@@ -34,13 +38,24 @@ struct NewEntry {
 }
 
 /// Queues customers for recomputation (one statement per 500, in id order so that
-/// concurrent writers take the rows in the same order); an entry already queued gets its
-/// `seq` bumped, which tells a recomputation running now that it must not delete it, and
-/// goes to the back of the queue (`queued_at` now). Keeping its first `queued_at` instead
-/// (tried: it spares an index update per re-queued customer) let the customers that every
-/// batch re-queues, the largest ones, stay at the front: the worker recomputed them again
-/// and again while the others waited (the queue a 100 000-invoice load left took 4.0–4.6 s
-/// to drain, against 2.2–2.4 s before and 2.8–3.3 s after; see bench/findings.md).
+/// concurrent writers take the rows in the same order).
+///
+/// On PostgreSQL an entry already queued gets its `seq` bumped, which tells a
+/// recomputation running now that it must not delete it, and goes to the back of the
+/// queue (`queued_at` now). Keeping its first `queued_at` instead (tried: it spares an
+/// index update per re-queued customer) let the customers that every batch re-queues, the
+/// largest ones, stay at the front: the worker recomputed them again and again while the
+/// others waited (the queue a 100 000-invoice load left took 4.0–4.6 s to drain,
+/// against 2.2–2.4 s before and 2.8–3.3 s after; see bench/findings.md).
+///
+/// On SQLite an entry already queued is left as it is (`ON CONFLICT DO NOTHING`). No
+/// recomputation runs beside this transaction (module comment), so one that removes the
+/// entry later reads everything this one wrote, and one that removed it earlier left no
+/// entry, so this one is inserted. Nothing is bumped, so nothing stays behind either: the
+/// entry keeps its place and leaves with the next recomputation. The bump cost an invoice
+/// batch there a write of a random queue page and two of its `queued_at` index per
+/// customer, all copied into the log at commit: 13 ms of the 58 ms a 1 000-invoice batch
+/// held the writer lock at 1M invoices, 3 ms without (bench/findings.md).
 pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<(), AppError> {
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
@@ -56,15 +71,19 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
                 queued_at: at,
             })
             .collect();
-        dispatch!(c, |c| diesel::insert_into(queue::table)
+        let insert = diesel::insert_into(queue::table)
             .values(rows.as_slice())
-            .on_conflict(queue::customer_id)
-            .do_update()
-            .set((
-                queue::seq.eq(queue::seq + 1),
-                queue::queued_at.eq(excluded(queue::queued_at)),
-            ))
-            .execute(c))?;
+            .on_conflict(queue::customer_id);
+        match c {
+            DbConnection::Pg(pg) => insert
+                .do_update()
+                .set((
+                    queue::seq.eq(queue::seq + 1),
+                    queue::queued_at.eq(excluded(queue::queued_at)),
+                ))
+                .execute(pg)?,
+            DbConnection::Sqlite(lite) => insert.do_nothing().execute(lite)?,
+        };
     }
     Ok(())
 }
