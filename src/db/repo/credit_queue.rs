@@ -54,8 +54,9 @@ struct NewEntry {
 /// entry, so this one is inserted. Nothing is bumped, so nothing stays behind either: the
 /// entry keeps its place and leaves with the next recomputation. The bump cost an invoice
 /// batch there a write of a random queue page and two of its `queued_at` index per
-/// customer, all copied into the log at commit: 13 ms of the 58 ms a 1 000-invoice batch
-/// held the writer lock at 1M invoices, 3 ms without (bench/findings.md).
+/// customer, all copied into the log at commit: 12 ms of the 58 ms a 1 000-invoice batch
+/// held the writer lock at 1M invoices (the same statements replayed alone: 13 ms with the
+/// bump, 3 ms without; bench/findings.md).
 pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Result<(), AppError> {
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
