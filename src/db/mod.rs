@@ -43,6 +43,26 @@ macro_rules! dispatch {
     };
 }
 
+/// Runs a multi-row write over `$rows` (a slice of `Insertable` values) in statements of
+/// `$n` rows that diesel keeps prepared: each full chunk is passed as `&[T; $n]`, whose
+/// static query id lets every connection prepare the statement once and reuse it; the
+/// fewer rows left over go in one statement of their own, prepared for that call only, as
+/// a slice of any length has to be. A slice of 1 000 rows was parsed and compiled anew on
+/// every batch (18 000 parameters, about 3 ms under SQLite's writer lock).
+#[macro_export]
+macro_rules! in_prepared_chunks {
+    ($rows:expr, $n:expr, |$values:ident| $write:expr) => {{
+        let (chunks, rest) = $rows.as_chunks::<$n>();
+        for $values in chunks {
+            $write;
+        }
+        if !rest.is_empty() {
+            let $values = rest;
+            $write;
+        }
+    }};
+}
+
 /// Runs a read that must lock its rows until the transaction ends: `SELECT … FOR UPDATE`
 /// on PostgreSQL; on SQLite the write transaction (`BEGIN IMMEDIATE`) already excludes
 /// other writers, so the plain query is run.
@@ -114,8 +134,13 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
             if self.checkpoints_elsewhere {
-                c.batch_execute("PRAGMA wal_autocheckpoint = 0;")
-                    .map_err(diesel::r2d2::Error::QueryError)?;
+                // The log's file is kept at the size it reached (the keeper restarts it
+                // rather than truncating it), but never more than this once it restarts.
+                c.batch_execute(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+                    sqlite::WAL_LIMIT_BYTES
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
             }
         }
         Ok(())

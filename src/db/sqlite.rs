@@ -18,10 +18,14 @@
 //! The service's connections therefore leave checkpoints to one thread of this module
 //! ([`start_wal_keeper`]): every [`LOOK_EVERY`] it runs a passive checkpoint (copies what no
 //! reader still needs, blocks nobody, on the other core than the writer), and once the log
-//! passes [`WAL_LIMIT_BYTES`] it takes the writer lock and runs `wal_checkpoint(TRUNCATE)`,
-//! which waits at most [`CHECKPOINT_WAIT`] for readers of old snapshots, copies the rest and
-//! empties the file. If the thread cannot start, the connections keep SQLite's automatic
-//! checkpoints.
+//! holds more than [`WAL_LIMIT_BYTES`] it takes the writer lock and runs
+//! `wal_checkpoint(RESTART)`, which waits at most [`CHECKPOINT_WAIT`] for readers of old
+//! snapshots and copies the rest, so that the next writer writes the log from its beginning
+//! again, over the file's blocks as they are. (It emptied the file with `TRUNCATE` before:
+//! the log's blocks were then allocated again as it grew, and a 1M-invoice load went from
+//! 20.3–21.5 k to 23.6–24.6 k rows/s without that.) The pool's connections cap the file at
+//! the same size (`journal_size_limit`), should it outgrow it while a restart waits. If the
+//! thread cannot start, the connections keep SQLite's automatic checkpoints.
 //!
 //! **Planner statistics.** Without `sqlite_stat1`, SQLite takes an equality on `org_id`
 //! (one value in most installations) for as selective as one on `customer_id`: the locked
@@ -31,7 +35,7 @@
 //! it starts and every [`OPTIMIZE_EVERY`], under the writer lock, as SQLite recommends
 //! for long-lived connections: the statistics follow the book as it grows.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -49,20 +53,22 @@ static WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 /// How long a writer waits for [`WRITER`]: SQLite's busy timeout of the pool's connections.
 pub const WRITER_WAIT: Duration = Duration::from_secs(10);
-/// Past this size the log is checkpointed and truncated. Under steady writes the log never
+/// Past this much the log is checkpointed and restarted. Under steady writes the log never
 /// restarts by itself (a writer restarts it only if, when it begins, every frame has been
 /// copied back, and the next writer begins the moment the last one commits), so this size
-/// sets how often writers stop for a truncation: at 64 MB a 400 000-invoice load stopped
-/// 29–35 times for about 110 ms each (3.3 s of a 27–31 s load); at 256 MB 9 times. The
-/// log's index (`-shm`, mapped into the process) for 256 MB is about 0.5 MB.
+/// sets how often writers stop for a restart: with truncation at 64 MB, a 400 000-invoice
+/// load stopped 29–35 times for about 110 ms each (3.3 s of a 27–31 s load), at 256 MB 9
+/// times; with restarts, the 1M load ran at 20.8–23.2 k rows/s at 64 MB against
+/// 23.6–24.6 k at 256 MB. The log's index (`-shm`, mapped into the process) for 256 MB is
+/// about 0.5 MB.
 pub const WAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
-/// How often the keeper checkpoints (passively) and looks at the log's size.
+/// How often the keeper checkpoints (passively) and looks at how much the log holds.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// How often the planner statistics are brought up to date (see the module comment).
 pub const OPTIMIZE_EVERY: Duration = Duration::from_secs(60);
 
-/// The longest the truncating checkpoint waits for readers of old snapshots (the busy
+/// The longest the restarting checkpoint waits for readers of old snapshots (the busy
 /// timeout of the keeper's connection); writers wait for it meanwhile.
 pub const CHECKPOINT_WAIT: Duration = Duration::from_millis(1000);
 
@@ -121,26 +127,46 @@ pub fn wal_path(conn: &mut SqliteConnection) -> Result<Option<PathBuf>, diesel::
         .map(|f| PathBuf::from(format!("{}-wal", f.file))))
 }
 
-/// The log's size on disk; 0 when there is no log file.
-pub fn wal_size(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+/// What one turn of the keeper did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A passive checkpoint, the log being within its limit.
+    Passive(Checkpoint),
+    /// The log was over its limit: a checkpoint under the writer lock that restarts it.
+    Restarted(Checkpoint),
 }
 
-/// One turn of the keeper, given the log's size: a passive checkpoint while it is at most
-/// `limit` bytes; past it, under the writer lock, a checkpoint that truncates the log. A
-/// `busy` result means a reader outlasted the connection's busy timeout; an error, that
-/// the writer lock was not free within [`CHECKPOINT_WAIT`]. Either way nothing is lost:
-/// the log is only left as it was until the next turn.
-pub fn checkpoint(
-    conn: &mut SqliteConnection,
-    wal_bytes: u64,
-    limit: u64,
-) -> Result<Checkpoint, diesel::result::Error> {
-    if wal_bytes <= limit {
-        return diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn);
+/// One turn of the keeper: a passive checkpoint, and if the log then holds more than
+/// `limit_frames` frames, a `RESTART` checkpoint under the writer lock. That one copies
+/// what the passive one could not, waits for readers of old snapshots, and leaves the log
+/// to be written from its beginning by the next writer, in the file as it is: a truncated
+/// log has its file blocks allocated again as it grows (ext4's `ext4_da_write_begin` held
+/// 13 % of the samples of a `perf` profile of the request threads during a SQLite load,
+/// bench/findings.md). A `busy` result means a reader
+/// outlasted the connection's busy timeout; an error, that the writer lock was not free
+/// within [`CHECKPOINT_WAIT`]. Either way nothing is lost: the log is only left as it was
+/// until the next turn.
+pub fn checkpoint(conn: &mut SqliteConnection, limit_frames: i64) -> Result<Turn, diesel::result::Error> {
+    let passive: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?;
+    if passive.log <= limit_frames {
+        return Ok(Turn::Passive(passive));
     }
     let _writer = lock_writer(CHECKPOINT_WAIT)?;
-    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(conn)
+    Ok(Turn::Restarted(
+        diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result(conn)?,
+    ))
+}
+
+#[derive(diesel::QueryableByName)]
+struct PageSize {
+    #[diesel(sql_type = BigInt)]
+    page_size: i64,
+}
+
+/// How many frames of the log make `bytes`: a frame is a page and its 24-byte header.
+pub fn frames_in(conn: &mut SqliteConnection, bytes: u64) -> Result<i64, diesel::result::Error> {
+    let page: PageSize = diesel::sql_query("PRAGMA page_size").get_result(conn)?;
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX) / (page.page_size + 24))
 }
 
 /// Refreshes the planner statistics of the tables that changed enough since their last
@@ -163,10 +189,13 @@ pub fn start_wal_keeper(database: &Database) -> Option<Arc<AtomicBool>> {
         }
     };
     let setup = format!("PRAGMA busy_timeout = {};", CHECKPOINT_WAIT.as_millis());
-    let path = match conn.batch_execute(&setup).and_then(|()| wal_path(&mut conn)) {
-        Ok(Some(path)) => path,
+    let limit_frames = match conn.batch_execute(&setup).and_then(|()| {
+        let file = wal_path(&mut conn)?;
+        Ok(file.map(|_| frames_in(&mut conn, WAL_LIMIT_BYTES)))
+    }) {
+        Ok(Some(Ok(frames))) => frames,
         Ok(None) => return None,
-        Err(e) => {
+        Ok(Some(Err(e))) | Err(e) => {
             tracing::warn!(error = %e, "WAL keeper: cannot configure its connection; SQLite checkpoints by itself");
             return None;
         }
@@ -181,15 +210,14 @@ pub fn start_wal_keeper(database: &Database) -> Option<Arc<AtomicBool>> {
             }
             optimized_at = Some(std::time::Instant::now());
         }
-        let before = wal_size(&path);
-        match checkpoint(&mut conn, before, WAL_LIMIT_BYTES) {
-            Ok(c) if before <= WAL_LIMIT_BYTES => {
+        match checkpoint(&mut conn, limit_frames) {
+            Ok(Turn::Passive(c)) => {
                 tracing::trace!(log_frames = c.log, copied = c.checkpointed, "WAL passive checkpoint")
             }
-            Ok(c) if c.busy != 0 => {
-                tracing::debug!(wal_bytes = before, "WAL over its limit; readers kept it, trying again")
+            Ok(Turn::Restarted(c)) if c.busy != 0 => {
+                tracing::debug!(log_frames = c.log, "WAL over its limit; readers kept it, trying again")
             }
-            Ok(_) => tracing::debug!(wal_bytes = before, "WAL checkpointed and truncated"),
+            Ok(Turn::Restarted(c)) => tracing::debug!(log_frames = c.log, "WAL checkpointed and restarted"),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
         std::thread::sleep(LOOK_EVERY);
@@ -200,7 +228,14 @@ pub fn start_wal_keeper(database: &Database) -> Option<Arc<AtomicBool>> {
 mod tests {
     use diesel::Connection;
 
+    use std::path::Path;
+
     use super::*;
+
+    /// The log's size on disk; 0 when there is no log file.
+    fn wal_size(path: &Path) -> u64 {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
 
     fn open(path: &Path) -> SqliteConnection {
         let mut c = SqliteConnection::establish(&path.to_string_lossy()).expect("open");
@@ -210,10 +245,11 @@ mod tests {
     }
 
     /// A reader holding an old snapshot keeps any checkpoint from restarting the log, so it
-    /// grows with every write; once the reader is gone the truncating checkpoint empties
-    /// it, and the rows are all there.
+    /// grows with every write; once the reader is gone the restarting checkpoint copies it
+    /// all back, and the next writes fill the log from its beginning again instead of
+    /// growing the file; the rows are all there.
     #[test]
-    fn the_log_grows_under_an_old_snapshot_and_is_truncated_after_it() {
+    fn the_log_grows_under_an_old_snapshot_and_restarts_after_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("wal.db");
         let mut writer = open(&db);
@@ -225,27 +261,41 @@ mod tests {
         reader
             .batch_execute("BEGIN; SELECT count(*) FROM t;")
             .expect("read snapshot");
-        for _ in 0..50 {
-            writer
-                .batch_execute("INSERT INTO t (body) SELECT printf('%.4000c', 'x') FROM (SELECT 1 UNION SELECT 2)")
-                .expect("insert");
-        }
+        let write_rows = |c: &mut SqliteConnection| {
+            for _ in 0..50 {
+                c.batch_execute("INSERT INTO t (body) SELECT printf('%.4000c', 'x') FROM (SELECT 1 UNION SELECT 2)")
+                    .expect("insert");
+            }
+        };
+        write_rows(&mut writer);
         let grown = wal_size(&path);
         assert!(grown > 100 * 4096, "log of {grown} bytes");
 
-        let passive = checkpoint(&mut writer, wal_size(&path), u64::MAX).expect("passive checkpoint");
+        let Turn::Passive(passive) = checkpoint(&mut writer, i64::MAX).expect("passive checkpoint") else {
+            panic!("a log within its limit gets a passive checkpoint")
+        };
         assert_eq!(passive.busy, 0, "a passive checkpoint never waits");
         assert!(passive.checkpointed < passive.log, "the reader's snapshot is kept");
         assert_eq!(wal_size(&path), grown);
 
-        let busy = checkpoint(&mut writer, wal_size(&path), 0).expect("truncating checkpoint");
+        let Turn::Restarted(busy) = checkpoint(&mut writer, 0).expect("restarting checkpoint") else {
+            panic!("a log over its limit is restarted")
+        };
         assert_eq!(busy.busy, 1, "the old snapshot is still read");
-        assert_eq!(wal_size(&path), grown);
 
         reader.batch_execute("COMMIT").expect("end read");
-        let done = checkpoint(&mut writer, wal_size(&path), 0).expect("truncating checkpoint");
+        let Turn::Restarted(done) = checkpoint(&mut writer, 0).expect("restarting checkpoint") else {
+            panic!("a log over its limit is restarted")
+        };
         assert_eq!(done.busy, 0);
-        assert_eq!(wal_size(&path), 0);
+        assert_eq!(done.checkpointed, done.log, "every frame copied back");
+        assert_eq!(wal_size(&path), grown, "the file is kept, not truncated");
+        write_rows(&mut writer);
+        let again = wal_size(&path);
+        assert!(
+            again < grown + grown / 4,
+            "the same writes again, from the log's beginning: {grown} then {again} bytes"
+        );
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = BigInt)]
@@ -254,7 +304,7 @@ mod tests {
         let count: Count = diesel::sql_query("SELECT count(*) AS n FROM t")
             .get_result(&mut reader)
             .expect("count");
-        assert_eq!(count.n, 100);
+        assert_eq!(count.n, 200);
     }
 
     /// The plan SQLite picks for a query, as `EXPLAIN QUERY PLAN` details it.

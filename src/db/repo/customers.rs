@@ -6,10 +6,10 @@ use diesel::upsert::excluded;
 
 use crate::db::schema::customers;
 use crate::db::{DbConnection, now};
-use crate::dispatch;
 use crate::domain::customer::{Contact, CustomerData};
 use crate::domain::money::Currency;
 use crate::error::AppError;
+use crate::{dispatch, in_prepared_chunks};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers)]
@@ -132,16 +132,19 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, data: &CustomerData) -> Resu
     find(conn, org_id, id)
 }
 
-/// Inserts new customers and updates existing ones (matched on external id) in one
-/// statement. Every item must carry an external id.
+/// Rows per upsert statement (see [`crate::in_prepared_chunks`]): 19 columns × 250 rows
+/// stays far under both engines' bound-parameter limits.
+const UPSERT_CHUNK: usize = 250;
+
+/// Inserts new customers and updates existing ones (matched on external id) set-based, in
+/// statements of [`UPSERT_CHUNK`] rows. Every item must carry an external id.
 pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[&CustomerData]) -> Result<(), AppError> {
     if items.is_empty() {
         return Ok(());
     }
     let at = now();
     let rows: Vec<CustomerValues<'_>> = items.iter().map(|d| values(org_id, d, at)).collect();
-    // 19 columns per row; stay well under SQLite's 32 766 bound parameters per statement.
-    for chunk in rows.chunks(1000) {
+    in_prepared_chunks!(rows, UPSERT_CHUNK, |chunk| {
         dispatch!(conn, |c| diesel::insert_into(customers::table)
             .values(chunk)
             .on_conflict((customers::org_id, customers::external_id))
@@ -164,8 +167,8 @@ pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[&CustomerData]
                 customers::version.eq(customers::version + 1),
                 customers::updated_at.eq(excluded(customers::updated_at)),
             ))
-            .execute(c))?;
-    }
+            .execute(c))?
+    });
     Ok(())
 }
 

@@ -7,9 +7,9 @@ use diesel::upsert::excluded;
 
 use crate::db::schema::invoices;
 use crate::db::{DbConnection, now};
-use crate::dispatch;
 use crate::domain::invoice::InvoiceData;
 use crate::error::AppError;
+use crate::{dispatch, in_prepared_chunks};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = invoices)]
@@ -124,9 +124,13 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, write: &InvoiceWrite<'_>) ->
     find(conn, org_id, id)
 }
 
-/// Inserts new invoices and updates existing ones (matched on external id) set-based:
-/// one statement per 1 000 rows. Every item must carry an external id. Returns the id and
-/// external id of every row written, inserted or updated.
+/// Rows per upsert statement (see [`crate::in_prepared_chunks`]): 18 columns × 250 rows
+/// stays far under both engines' bound-parameter limits.
+const UPSERT_CHUNK: usize = 250;
+
+/// Inserts new invoices and updates existing ones (matched on external id) set-based, in
+/// statements of [`UPSERT_CHUNK`] rows. Every item must carry an external id. Returns the
+/// id and external id of every row written, inserted or updated.
 pub fn upsert_many(
     conn: &mut DbConnection,
     org_id: i64,
@@ -135,8 +139,7 @@ pub fn upsert_many(
     let at = now();
     let rows: Vec<InvoiceValues<'_>> = items.iter().map(|w| values(org_id, w, at)).collect();
     let mut written = Vec::with_capacity(rows.len());
-    // 18 columns per row: 1 000 rows stay under both engines' bound-parameter limits.
-    for chunk in rows.chunks(1000) {
+    in_prepared_chunks!(rows, UPSERT_CHUNK, |chunk| {
         written.extend(dispatch!(conn, |c| diesel::insert_into(invoices::table)
             .values(chunk)
             .on_conflict((invoices::org_id, invoices::external_id))
@@ -159,8 +162,8 @@ pub fn upsert_many(
                 invoices::updated_at.eq(excluded(invoices::updated_at)),
             ))
             .returning((invoices::id, invoices::external_id))
-            .get_results::<(i64, Option<String>)>(c))?);
-    }
+            .get_results::<(i64, Option<String>)>(c))?)
+    });
     Ok(written)
 }
 
