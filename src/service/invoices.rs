@@ -269,7 +269,7 @@ pub fn upsert_batch(
 type ItemOutcome = Result<(UpsertOutcome, i64), AppError>;
 
 /// Writes validated invoices with distinct external ids: one SELECT of the existing rows,
-/// one INSERT … ON CONFLICT … RETURNING per 1 000 rows (the new ids).
+/// one INSERT … ON CONFLICT … RETURNING per 250 rows (the new ids).
 fn upsert_valid(
     c: &mut DbConnection,
     org_id: i64,
