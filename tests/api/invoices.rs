@@ -8,6 +8,7 @@ both_engines!(
     money_is_exact_or_refused,
     list_filters,
     batch_upsert_resolves_customers_and_isolates_bad_items,
+    a_batch_of_several_statements_gives_each_item_its_own_row,
     amount_changes_respect_what_was_applied,
     cancel_and_write_off_need_a_manager_and_a_reason,
     statement_ages_open_items_per_currency,
@@ -171,6 +172,66 @@ async fn batch_upsert_resolves_customers_and_isolates_bad_items(app: TestApp) {
     assert_eq!(read.body["version"], 2);
     let all = app.get("/v1/invoices").await.expect(200);
     assert_eq!(all.body["items"].as_array().map(Vec::len), Some(3));
+}
+
+/// Batches are written 250 rows a statement plus one statement for the rest: 300 customers
+/// and 620 invoices cross both kinds, and every item still gets its own row and id, on
+/// creation and on update.
+async fn a_batch_of_several_statements_gives_each_item_its_own_row(app: TestApp) {
+    let customers: Vec<_> = (0..300)
+        .map(|i| json!({"external_id": format!("C-{i}"), "name": format!("Customer {i}"), "currency": "EUR"}))
+        .collect();
+    let r = app
+        .post("/v1/customers/batch", &json!({ "items": customers }))
+        .await
+        .expect(200);
+    let results = r.body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 300);
+    assert!(results.iter().all(|x| x["status"] == "created"), "{results:?}");
+
+    let invoices = |amount_of: &dyn Fn(usize) -> usize| -> Vec<serde_json::Value> {
+        (0..620)
+            .map(|i| {
+                json!({"external_id": format!("I-{i}"), "customer_external_id": format!("C-{}", i % 300),
+                       "number": format!("N-{i}"), "amount": format!("{}.00", amount_of(i)),
+                       "issue_date": "2026-01-01"})
+            })
+            .collect()
+    };
+    let r = app
+        .post("/v1/invoices/batch", &json!({ "items": invoices(&|i| i + 1) }))
+        .await
+        .expect(200);
+    let created = r.body["results"].as_array().expect("results").clone();
+    assert_eq!(created.len(), 620);
+    assert!(created.iter().all(|x| x["status"] == "created"), "{created:?}");
+    let ids: std::collections::HashSet<&str> = created.iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids.len(), 620, "one row per item");
+    for i in [0, 249, 250, 499, 500, 619] {
+        let id = created[i]["id"].as_str().expect("id");
+        let read = app.get(&format!("/v1/invoices/{id}")).await.expect(200);
+        assert_eq!(read.body["external_id"], format!("I-{i}"));
+        assert_eq!(read.body["number"], format!("N-{i}"));
+        assert_eq!(read.body["amount"], format!("{}.00", i + 1));
+    }
+
+    // The same batch with the last 120 amounts changed: those are updated in place.
+    let r = app
+        .post(
+            "/v1/invoices/batch",
+            &json!({ "items": invoices(&|i| if i >= 500 { i + 1000 } else { i + 1 }) }),
+        )
+        .await
+        .expect(200);
+    let again = r.body["results"].as_array().expect("results");
+    for (i, x) in again.iter().enumerate() {
+        assert_eq!(x["status"], if i >= 500 { "updated" } else { "unchanged" }, "item {i}");
+        assert_eq!(x["id"], created[i]["id"], "item {i}");
+    }
+    let id = created[619]["id"].as_str().expect("id");
+    let read = app.get(&format!("/v1/invoices/{id}")).await.expect(200);
+    assert_eq!(read.body["amount"], "1619.00");
+    assert_eq!(read.body["version"], 2);
 }
 
 async fn amount_changes_respect_what_was_applied(app: TestApp) {

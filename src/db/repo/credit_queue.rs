@@ -17,8 +17,8 @@ use diesel::upsert::excluded;
 
 use crate::db::schema::credit_refresh_queue as queue;
 use crate::db::{DbConnection, now};
-use crate::dispatch;
 use crate::error::AppError;
+use crate::{dispatch, in_prepared_chunks};
 
 /// A queued customer as a recomputation read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
@@ -62,18 +62,18 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
     ids.sort_unstable();
     ids.dedup();
     let at = now();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<NewEntry> = chunk
-            .iter()
-            .map(|&customer_id| NewEntry {
-                customer_id,
-                org_id,
-                seq: 1,
-                queued_at: at,
-            })
-            .collect();
+    let rows: Vec<NewEntry> = ids
+        .iter()
+        .map(|&customer_id| NewEntry {
+            customer_id,
+            org_id,
+            seq: 1,
+            queued_at: at,
+        })
+        .collect();
+    in_prepared_chunks!(rows, ENQUEUE_CHUNK, |chunk| {
         let insert = diesel::insert_into(queue::table)
-            .values(rows.as_slice())
+            .values(chunk)
             .on_conflict(queue::customer_id);
         match c {
             DbConnection::Pg(pg) => insert
@@ -84,10 +84,13 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
                 ))
                 .execute(pg)?,
             DbConnection::Sqlite(lite) => insert.do_nothing().execute(lite)?,
-        };
-    }
+        }
+    });
     Ok(())
 }
+
+/// Customers per enqueue statement (see [`crate::in_prepared_chunks`]).
+const ENQUEUE_CHUNK: usize = 250;
 
 const ENTRY: (queue::org_id, queue::customer_id, queue::seq) = (queue::org_id, queue::customer_id, queue::seq);
 
