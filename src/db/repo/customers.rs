@@ -137,7 +137,7 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, data: &CustomerData) -> Resu
 const UPSERT_CHUNK: usize = 250;
 
 /// Inserts new customers and updates existing ones (matched on external id) set-based, in
-/// statements of [`UPSERT_CHUNK`] rows. Every item must carry an external id.
+/// statements of `UPSERT_CHUNK` rows. Every item must carry an external id.
 pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[&CustomerData]) -> Result<(), AppError> {
     if items.is_empty() {
         return Ok(());

@@ -129,7 +129,7 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, write: &InvoiceWrite<'_>) ->
 const UPSERT_CHUNK: usize = 250;
 
 /// Inserts new invoices and updates existing ones (matched on external id) set-based, in
-/// statements of [`UPSERT_CHUNK`] rows. Every item must carry an external id. Returns the
+/// statements of `UPSERT_CHUNK` rows. Every item must carry an external id. Returns the
 /// id and external id of every row written, inserted or updated.
 pub fn upsert_many(
     conn: &mut DbConnection,
