@@ -191,13 +191,14 @@ pub fn start_wal_keeper(database: &Database) -> Option<Arc<AtomicBool>> {
         }
     };
     let setup = format!("PRAGMA busy_timeout = {};", CHECKPOINT_WAIT.as_millis());
-    let limit_frames = match conn.batch_execute(&setup).and_then(|()| {
-        let file = wal_path(&mut conn)?;
-        Ok(file.map(|_| frames_in(&mut conn, WAL_LIMIT_BYTES)))
-    }) {
-        Ok(Some(Ok(frames))) => frames,
+    let limit_frames = match conn
+        .batch_execute(&setup)
+        .and_then(|()| wal_path(&mut conn))
+        .and_then(|file| file.map(|_| frames_in(&mut conn, WAL_LIMIT_BYTES)).transpose())
+    {
+        Ok(Some(frames)) => frames,
         Ok(None) => return None,
-        Ok(Some(Err(e))) | Err(e) => {
+        Err(e) => {
             tracing::warn!(error = %e, "WAL keeper: cannot configure its connection; SQLite checkpoints by itself");
             return None;
         }

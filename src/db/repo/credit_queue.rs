@@ -71,7 +71,7 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
             queued_at: at,
         })
         .collect();
-    in_prepared_chunks!(rows, ENQUEUE_CHUNK, |chunk| {
+    in_prepared_chunks!(rows, |chunk| {
         let insert = diesel::insert_into(queue::table)
             .values(chunk)
             .on_conflict(queue::customer_id);
@@ -88,9 +88,6 @@ pub fn enqueue(c: &mut DbConnection, org_id: i64, customer_ids: &[i64]) -> Resul
     });
     Ok(())
 }
-
-/// Customers per enqueue statement (see [`crate::in_prepared_chunks`]).
-const ENQUEUE_CHUNK: usize = 250;
 
 const ENTRY: (queue::org_id, queue::customer_id, queue::seq) = (queue::org_id, queue::customer_id, queue::seq);
 

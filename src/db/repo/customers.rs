@@ -132,19 +132,15 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, data: &CustomerData) -> Resu
     find(conn, org_id, id)
 }
 
-/// Rows per upsert statement (see [`crate::in_prepared_chunks`]): 19 columns × 250 rows
-/// stays far under both engines' bound-parameter limits.
-const UPSERT_CHUNK: usize = 250;
-
 /// Inserts new customers and updates existing ones (matched on external id) set-based, in
-/// statements of `UPSERT_CHUNK` rows. Every item must carry an external id.
+/// statements of [`crate::db::PREPARED_CHUNK_ROWS`] rows. Every item must carry an external id.
 pub fn upsert_many(conn: &mut DbConnection, org_id: i64, items: &[&CustomerData]) -> Result<(), AppError> {
     if items.is_empty() {
         return Ok(());
     }
     let at = now();
     let rows: Vec<CustomerValues<'_>> = items.iter().map(|d| values(org_id, d, at)).collect();
-    in_prepared_chunks!(rows, UPSERT_CHUNK, |chunk| {
+    in_prepared_chunks!(rows, |chunk| {
         dispatch!(conn, |c| diesel::insert_into(customers::table)
             .values(chunk)
             .on_conflict((customers::org_id, customers::external_id))

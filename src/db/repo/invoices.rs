@@ -124,12 +124,8 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, write: &InvoiceWrite<'_>) ->
     find(conn, org_id, id)
 }
 
-/// Rows per upsert statement (see [`crate::in_prepared_chunks`]): 18 columns × 250 rows
-/// stays far under both engines' bound-parameter limits.
-const UPSERT_CHUNK: usize = 250;
-
 /// Inserts new invoices and updates existing ones (matched on external id) set-based, in
-/// statements of `UPSERT_CHUNK` rows. Every item must carry an external id. Returns the
+/// statements of [`crate::db::PREPARED_CHUNK_ROWS`] rows. Every item must carry an external id. Returns the
 /// id and external id of every row written, inserted or updated.
 pub fn upsert_many(
     conn: &mut DbConnection,
@@ -139,7 +135,7 @@ pub fn upsert_many(
     let at = now();
     let rows: Vec<InvoiceValues<'_>> = items.iter().map(|w| values(org_id, w, at)).collect();
     let mut written = Vec::with_capacity(rows.len());
-    in_prepared_chunks!(rows, UPSERT_CHUNK, |chunk| {
+    in_prepared_chunks!(rows, |chunk| {
         written.extend(dispatch!(conn, |c| diesel::insert_into(invoices::table)
             .values(chunk)
             .on_conflict((invoices::org_id, invoices::external_id))
