@@ -20,7 +20,7 @@ use crate::db::repo::credit::{self as repo, CustomerCreditColumns, ExposureRow, 
 use crate::db::repo::customers::{self as customer_repo, CustomerRow};
 use crate::db::repo::events::{self, NewEvent};
 use crate::db::repo::tasks::{self, NewTask};
-use crate::domain::chunks::bounded_chunks;
+use crate::domain::chunks::in_halving_chunks;
 use crate::domain::credit::{self, CheckOutcome, CreditFacts, CreditStatus, Exposure, HoldReason};
 use crate::domain::escalation::{EscalationKind, Flag as EscalationFlag};
 use crate::domain::ids::Kind;
@@ -75,20 +75,15 @@ fn compute(
     as_of: NaiveDate,
 ) -> Result<Vec<Computed>, AppError> {
     let mut out = Vec::with_capacity(ids.len());
-    for ids in ids.chunks(CHUNK_CUSTOMERS) {
-        // One customer is one step whatever its documents: no count for it (the settle of a
-        // single queued customer before a credit check or a customer read).
-        let chunks = if ids.len() > 1 {
-            let documents: HashMap<i64, i64> = repo::open_document_counts(c, ids)?.into_iter().collect();
-            let weight = |id: &i64| documents.get(id).map_or(0, |n| (*n).max(0) as u64);
-            bounded_chunks(ids, weight, CHUNK_CUSTOMERS, CHUNK_DOCUMENTS)
-        } else {
-            vec![ids]
-        };
-        for chunk in chunks {
-            compute_chunk(c, org_id, s, chunk, as_of, &mut out)?;
+    in_halving_chunks(ids, CHUNK_CUSTOMERS, |chunk| {
+        // One customer is one step whatever its documents (the settle of a single queued
+        // customer before a credit check or a customer read).
+        let limit = (chunk.len() > 1).then_some(CHUNK_DOCUMENTS);
+        match repo::open_documents(c, chunk, limit)? {
+            Some(docs) => compute_chunk(c, org_id, s, chunk, docs, as_of, &mut out).map(|()| true),
+            None => Ok(false),
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -97,13 +92,15 @@ const CHUNK_CUSTOMERS: usize = 1000;
 /// Open documents read together: a step holds its customers' documents in memory, and on a
 /// skewed book the first 1 000 customers of 100 000 held 159 000 invoices (the SQLite load
 /// of the 1M-invoice benchmark peaked at 74 MB resident while its worker recomputed them).
-const CHUNK_DOCUMENTS: u64 = 10_000;
+/// A step whose customers hold more is halved (`in_halving_chunks`).
+const CHUNK_DOCUMENTS: i64 = 10_000;
 
 fn compute_chunk(
     c: &mut DbConnection,
     org_id: i64,
     s: &OrgSettings,
     ids: &[i64],
+    docs: Vec<repo::OpenDoc>,
     as_of: NaiveDate,
     out: &mut Vec<Computed>,
 ) -> Result<(), AppError> {
@@ -114,7 +111,6 @@ fn compute_chunk(
     }
     let days = |n: u64| as_of - chrono::Days::new(n);
     let recent_from = days(risk::RECENT_DAYS);
-    let docs = repo::open_documents(c, &ids)?;
     let mut hold_since: HashMap<i64, NaiveDate> = HashMap::new();
     let mut flags: HashMap<i64, (bool, bool)> = HashMap::new();
     for (cust, kind, opened_on) in crate::db::repo::escalations::open_of_customers(c, &ids)? {
@@ -228,6 +224,11 @@ fn compute_chunk(
     let (disputes_by, issued_by) = (count(disputes), count(issued));
     let window = u64::from(s.credit.broken_promise_window_days);
 
+    // Each customer's exposures in every currency, looked up once per customer below.
+    let mut exposures_of: HashMap<i64, Vec<(String, Exposure)>> = HashMap::new();
+    for ((cust, currency), e) in &exposure {
+        exposures_of.entry(*cust).or_default().push((currency.clone(), *e));
+    }
     for customer in customers {
         let id = customer.id;
         let cur = customer.currency.clone();
@@ -275,12 +276,13 @@ fn compute_chunk(
             flag_legal: flags.get(&id).is_some_and(|f| f.1),
         };
         let at = crate::db::now();
-        let exposures = exposure
-            .iter()
-            .filter(|((c, _), _)| *c == id)
-            .map(|((_, currency), e)| ExposureRow {
+        let exposures = exposures_of
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(currency, e)| ExposureRow {
                 customer_id: id,
-                currency: currency.clone(),
+                currency,
                 org_id,
                 open_receivables_minor: e.open_receivables_minor,
                 unapplied_minor: e.unapplied_minor,

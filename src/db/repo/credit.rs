@@ -439,8 +439,14 @@ pub fn history(c: &mut DbConnection, org_id: i64, customer_id: i64, limit: i64) 
 /// An open document: (customer, currency, kind, amount, open, disputed, due date).
 pub type OpenDoc = (i64, String, String, i64, i64, i64, NaiveDate);
 
-pub fn open_documents(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<OpenDoc>, AppError> {
-    Ok(invoices::table
+/// The open documents of these customers, or `None` when there are more than `limit`
+/// (read one past it, so a caller can split its customers instead of holding them all).
+pub fn open_documents(
+    c: &mut DbConnection,
+    customer_ids: &[i64],
+    limit: Option<i64>,
+) -> Result<Option<Vec<OpenDoc>>, AppError> {
+    let mut query = invoices::table
         .filter(invoices::customer_id.eq_any(customer_ids))
         .filter(invoices::open_minor.gt(0))
         .select((
@@ -452,18 +458,12 @@ pub fn open_documents(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<
             invoices::disputed_minor,
             invoices::due_date,
         ))
-        .load(c)?)
-}
-
-/// How many open documents each customer has (customers without any are left out): what a
-/// recomputation chunk will hold in memory.
-pub fn open_document_counts(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, i64)>, AppError> {
-    Ok(invoices::table
-        .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(invoices::open_minor.gt(0))
-        .group_by(invoices::customer_id)
-        .select((invoices::customer_id, diesel::dsl::count_star()))
-        .load(c)?)
+        .into_boxed();
+    if let Some(limit) = limit {
+        query = query.limit(limit.saturating_add(1));
+    }
+    let docs: Vec<OpenDoc> = query.load(c)?;
+    Ok((limit.is_none_or(|l| docs.len() as i64 <= l)).then_some(docs))
 }
 
 /// Unapplied cash: (customer, currency, amount − allocated) of live payments.
