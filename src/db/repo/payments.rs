@@ -427,7 +427,12 @@ fn run_by_ids<S: IdsStatement>(conn: &mut DbConnection, at: NaiveDateTime, ids: 
 
 // One UPDATE per table and chunk: the new balances are computed in a derived table and
 // every SET expression reads the row's previous values (both engines), so each row is
-// written once.
+// written once. The derived table is grouped by id (one row per id either way) so that it
+// is computed once: PostgreSQL pulls an ungrouped one up into the UPDATE and copies its
+// expressions into every SET expression that names them, which ran the allocation sums
+// of an invoice eight times instead of three (985 against 517 buffers read for 30
+// invoices, `EXPLAIN ANALYZE`; over a payment run, 1 055 against 1 333–1 368 buffers a
+// group's update, in about the same time: the update's cost is its index maintenance).
 
 /// Invoices' open amount, status and paid date from their live allocations.
 struct InvoiceBalances;
@@ -457,7 +462,7 @@ impl IdsStatement for InvoiceBalances {
                       (SELECT MAX(a.applied_on) FROM allocations a
                        WHERE a.invoice_id = i.id AND a.released_at IS NULL) AS last_applied
                FROM invoices i WHERE i.id ",
-        ") AS n
+        " GROUP BY i.id) AS n
          WHERE invoices.id = n.id",
     ];
 }
@@ -481,7 +486,7 @@ impl IdsStatement for PaymentBalances {
                       COALESCE((SELECT SUM(a.amount_minor) FROM allocations a
                                 WHERE a.payment_id = p.id AND a.released_at IS NULL), 0) AS allocated
                FROM payments p WHERE p.id ",
-        ") AS n
+        " GROUP BY p.id) AS n
          WHERE payments.id = n.id",
     ];
 }
