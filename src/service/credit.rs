@@ -831,6 +831,9 @@ pub fn release(
         v.add("until", "must be between today and a year from today");
     }
     v.into_result(())?;
+    // The customer's row before its snapshot, in the order every recomputation takes them
+    // (see `set_open_orders`).
+    lock_customers(c, org_id, &[customer.id])?;
     // The hold is judged on every posting committed so far, not on a queued snapshot.
     crate::service::credit_queue::settle_customer(c, org_id, customer.id)?;
     let (facts, _) = facts_of(c, &customer)?;
@@ -870,6 +873,10 @@ pub fn set_open_orders(
     let (Some(currency), Some(amount)) = (currency, amount) else {
         return Err(AppError::internal("open orders validation passed without values"));
     };
+    // The customer's row first, as every recomputation takes it before its snapshot and
+    // exposures: writing the exposure first and then waiting for the customer deadlocked
+    // with the credit worker recomputing the same customer (a 503 on PostgreSQL).
+    lock_customers(c, org_id, &[customer.id])?;
     repo::set_open_orders(c, org_id, customer.id, currency.code(), amount)?;
     refresh_customers(c, org_id, &[customer.id], as_of)?;
     view(c, org_id, customer.id, as_of)
