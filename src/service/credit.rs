@@ -874,8 +874,9 @@ pub fn set_open_orders(
         return Err(AppError::internal("open orders validation passed without values"));
     };
     // The customer's row first, as every recomputation takes it before its snapshot and
-    // exposures: writing the exposure first and then waiting for the customer deadlocked
-    // with the credit worker recomputing the same customer (a 503 on PostgreSQL).
+    // exposures: writing the exposure first and then waiting for the customer can deadlock
+    // with the credit worker recomputing the same customer (the likely cause of a 503 on
+    // PostgreSQL that schemathesis saw once; its server log was not kept).
     lock_customers(c, org_id, &[customer.id])?;
     repo::set_open_orders(c, org_id, customer.id, currency.code(), amount)?;
     refresh_customers(c, org_id, &[customer.id], as_of)?;
