@@ -81,43 +81,38 @@ pub struct NewAllocation {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts payments and returns their rows in input order. Payments that all carry an
-/// external id (every batch item does) go in one multi-row statement per 1 000, matched
-/// back by external id (multi-row RETURNING order is unspecified in SQLite); otherwise one
-/// statement per row.
+/// Inserts payments and returns their rows in input order, with one multi-row statement
+/// per 1 000. A statement assigns ids in the order of its rows on both engines (as
+/// [`insert_allocations`] relies on), but the order of multi-row RETURNING is unspecified
+/// in SQLite: the returned rows are sorted by id, and each is checked against the row it is
+/// matched to, so a mismatch fails the transaction instead of answering with another
+/// payment.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewPayment]) -> Result<Vec<PaymentRow>, AppError> {
-    if rows.iter().all(|r| r.external_id.is_some()) {
-        let mut by_key: std::collections::HashMap<String, PaymentRow> =
-            std::collections::HashMap::with_capacity(rows.len());
-        for chunk in rows.chunks(1000) {
-            let returned: Vec<PaymentRow> = dispatch!(conn, |c| diesel::insert_into(payments::table)
-                .values(chunk)
-                .returning(PaymentRow::as_returning())
-                .get_results(c))?;
-            by_key.extend(
-                returned
-                    .into_iter()
-                    .filter_map(|p| p.external_id.clone().map(|k| (k, p))),
-            );
-        }
-        return rows
-            .iter()
-            .map(|r| {
-                r.external_id
-                    .as_ref()
-                    .and_then(|k| by_key.remove(k))
-                    .ok_or_else(|| AppError::internal("payment missing after insert"))
-            })
-            .collect();
-    }
     let mut inserted = Vec::with_capacity(rows.len());
-    for row in rows {
-        inserted.push(dispatch!(conn, |c| diesel::insert_into(payments::table)
-            .values(row)
+    for chunk in rows.chunks(1000) {
+        let mut returned: Vec<PaymentRow> = dispatch!(conn, |c| diesel::insert_into(payments::table)
+            .values(chunk)
             .returning(PaymentRow::as_returning())
-            .get_result(c))?);
+            .get_results(c))?;
+        returned.sort_by_key(|p| p.id);
+        if returned.len() != chunk.len() || !chunk.iter().zip(&returned).all(|(new, row)| new.is_row(row)) {
+            return Err(AppError::internal("inserted payments do not match their rows"));
+        }
+        inserted.extend(returned);
     }
     Ok(inserted)
+}
+
+impl NewPayment {
+    /// Whether `row` is this payment as inserted.
+    fn is_row(&self, row: &PaymentRow) -> bool {
+        self.customer_id == row.customer_id
+            && self.external_id == row.external_id
+            && self.amount_minor == row.amount_minor
+            && self.currency == row.currency
+            && self.received_on == row.received_on
+            && self.reference == row.reference
+    }
 }
 
 /// Inserts allocations and returns them in id order (the order they were made).
