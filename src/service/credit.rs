@@ -132,10 +132,13 @@ fn compute_chunk(
     let broken = repo::facts_since(c, &ids, "promise_broken", days(365))?;
     let reversed = repo::facts_since(c, &ids, "payment_reversed", days(risk::BEFORE_DAYS))?;
     let defaults = repo::plan_defaults(c, &ids)?;
-    let paid = repo::paid_since(c, &ids, days(risk::RECENT_DAYS + risk::BEFORE_DAYS))?;
-    let recent = repo::paid_into_since(c, &ids, recent_from)?;
+    let windows = repo::HistoryWindows {
+        paid_after: days(risk::RECENT_DAYS + risk::BEFORE_DAYS),
+        paid_into_after: recent_from,
+        issued_after: days(risk::BEFORE_DAYS),
+    };
+    let history = repo::risk_history(c, &ids, windows)?;
     let disputes = repo::disputes_since(c, &ids, days(risk::BEFORE_DAYS))?;
-    let issued = repo::issued_since(c, &ids, days(risk::BEFORE_DAYS))?;
     let mut snapshots: HashMap<i64, SnapshotRow> = repo::snapshots(c, &ids)?
         .into_iter()
         .map(|r| (r.customer_id, r))
@@ -196,23 +199,31 @@ fn compute_chunk(
         }
     }
     let mut paid_by: HashMap<(i64, String), Vec<PaidInvoice>> = HashMap::new();
-    for (cust, cur, amount, issue, due, paid_on) in paid {
-        if let Some(paid_on) = paid_on {
-            paid_by.entry((cust, cur)).or_default().push(PaidInvoice {
-                amount_minor: amount,
-                issue_date: issue,
-                due_date: due,
+    let mut recent_by: HashMap<(i64, String), Vec<RecentlyPaid>> = HashMap::new();
+    let mut issued: Vec<i64> = Vec::new();
+    for doc in history {
+        if doc.issue_date > windows.issued_after {
+            issued.push(doc.customer_id);
+        }
+        let key = (doc.customer_id, doc.currency);
+        if doc.paid_into {
+            recent_by.entry(key.clone()).or_default().push(RecentlyPaid {
+                amount_minor: doc.amount_minor,
+                due_date: doc.due_date,
+                still_open: doc.open_minor > 0,
+            });
+        }
+        if let Some(paid_on) = doc
+            .paid_on
+            .filter(|on| doc.status == "paid" && *on > windows.paid_after)
+        {
+            paid_by.entry(key).or_default().push(PaidInvoice {
+                amount_minor: doc.amount_minor,
+                issue_date: doc.issue_date,
+                due_date: doc.due_date,
                 paid_on,
             });
         }
-    }
-    let mut recent_by: HashMap<(i64, String), Vec<RecentlyPaid>> = HashMap::new();
-    for (cust, _, cur, amount, due, open_minor) in recent {
-        recent_by.entry((cust, cur)).or_default().push(RecentlyPaid {
-            amount_minor: amount,
-            due_date: due,
-            still_open: open_minor > 0,
-        });
     }
     let count = |v: Vec<i64>| {
         let mut m: HashMap<i64, u32> = HashMap::new();

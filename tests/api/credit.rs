@@ -576,6 +576,14 @@ async fn risk_endpoint_on_a_crafted_history_and_risk_filters(app: TestApp) {
             .as_str()
             .is_some_and(|e| e.contains("25.0"))
     );
+    // Paid into in the last 90 days: the two invoices paid 35 and 25 days ago, in full.
+    assert_eq!(signal("partial_payments")["value"], 0.0, "{risk}");
+    assert!(
+        signal("partial_payments")["explanation"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("0 of 2 invoices")),
+        "{risk}"
+    );
     assert_eq!(risk["score"], 30);
     assert_eq!(risk["risk_class"], "C");
     assert_eq!(risk["class_source"], "payment_history");

@@ -526,33 +526,71 @@ pub fn paid_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) 
         .load(c)?)
 }
 
-/// Invoices that received payment money since a date (live allocations):
-/// (customer, invoice, currency, amount, due date, open).
-pub type RecentDoc = (i64, i64, String, i64, NaiveDate, i64);
+/// One invoice of a customer's recent history ([`risk_history`]).
+#[derive(Debug, Clone, Queryable)]
+pub struct HistoryDoc {
+    pub customer_id: i64,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub paid_on: Option<NaiveDate>,
+    pub status: String,
+    pub open_minor: i64,
+    /// Whether a live payment allocation was applied to it after `paid_into_after`.
+    pub paid_into: bool,
+}
 
-pub fn paid_into_since(
+/// The windows of a customer's history that the risk assessment reads (each bound
+/// exclusive).
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryWindows {
+    /// Invoices paid in full after this date.
+    pub paid_after: NaiveDate,
+    /// Invoices that received payment money after this date.
+    pub paid_into_after: NaiveDate,
+    /// Invoices issued after this date.
+    pub issued_after: NaiveDate,
+}
+
+/// These customers' invoices (not credit notes) that fall in any of the windows, read
+/// once: each window alone would visit every invoice of the customers again, since none
+/// of their dates leads an index. Whether an invoice was paid into is one probe of
+/// `allocations_invoice_applied` per invoice returned.
+pub fn risk_history(
     c: &mut DbConnection,
     customer_ids: &[i64],
-    since: NaiveDate,
-) -> Result<Vec<RecentDoc>, AppError> {
-    let mut rows: Vec<RecentDoc> = allocations::table
-        .inner_join(invoices::table.on(invoices::id.eq(allocations::invoice_id)))
+    windows: HistoryWindows,
+) -> Result<Vec<HistoryDoc>, AppError> {
+    let paid_into = diesel::dsl::exists(
+        allocations::table
+            .filter(allocations::invoice_id.eq(invoices::id))
+            .filter(allocations::payment_id.is_not_null())
+            .filter(allocations::released_at.is_null())
+            .filter(allocations::applied_on.gt(windows.paid_into_after)),
+    );
+    Ok(invoices::table
         .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(allocations::payment_id.is_not_null())
-        .filter(allocations::released_at.is_null())
-        .filter(allocations::applied_on.gt(since))
+        .filter(invoices::kind.ne("credit_note"))
+        .filter(
+            invoices::status
+                .eq("paid")
+                .and(invoices::paid_on.gt(windows.paid_after))
+                .or(invoices::issue_date.gt(windows.issued_after))
+                .or(paid_into.clone()),
+        )
         .select((
             invoices::customer_id,
-            invoices::id,
             invoices::currency,
             invoices::amount_minor,
+            invoices::issue_date,
             invoices::due_date,
+            invoices::paid_on,
+            invoices::status,
             invoices::open_minor,
+            paid_into,
         ))
-        .load(c)?;
-    rows.sort_by_key(|r| r.1);
-    rows.dedup_by_key(|r| r.1);
-    Ok(rows)
+        .load(c)?)
 }
 
 /// Customers of disputes raised since a date (one entry per dispute).
@@ -561,15 +599,5 @@ pub fn disputes_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDa
         .filter(disputes::customer_id.eq_any(customer_ids))
         .filter(disputes::raised_on.gt(since))
         .select(disputes::customer_id)
-        .load(c)?)
-}
-
-/// Customers of invoices issued since a date (one entry per invoice).
-pub fn issued_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) -> Result<Vec<i64>, AppError> {
-    Ok(invoices::table
-        .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(invoices::kind.ne("credit_note"))
-        .filter(invoices::issue_date.gt(since))
-        .select(invoices::customer_id)
         .load(c)?)
 }
