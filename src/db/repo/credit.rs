@@ -577,7 +577,7 @@ pub fn risk_history(
                 .eq("paid")
                 .and(invoices::paid_on.gt(windows.paid_after))
                 .or(invoices::issue_date.gt(windows.issued_after))
-                .or(paid_into.clone()),
+                .or(paid_into),
         )
         .select((
             invoices::customer_id,
