@@ -5,9 +5,9 @@
 //!
 //! The recomputation reads up to 1 000 customers (and about 10 000 open documents) at a
 //! time with one query per kind of fact (open documents, unapplied cash, risk facts, plans,
-//! paid invoices, allocations, disputes), decides in Rust, and writes the snapshots and
-//! exposures with one statement per chunk; a customer's derived columns are updated only
-//! when they change.
+//! the recent history of paid, paid-into and issued invoices, disputes), decides in Rust,
+//! and writes the snapshots and exposures with one statement per chunk; a customer's
+//! derived columns are updated only when they change.
 
 use std::collections::HashMap;
 
