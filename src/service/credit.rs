@@ -74,6 +74,7 @@ fn compute(
     ids: &[i64],
     as_of: NaiveDate,
 ) -> Result<Vec<Computed>, AppError> {
+    crate::db::without_jit(c)?;
     let mut out = Vec::with_capacity(ids.len());
     in_halving_chunks(ids, CHUNK_CUSTOMERS, |chunk| {
         // One customer is one step whatever its documents (the settle of a single queued
