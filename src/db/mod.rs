@@ -306,12 +306,13 @@ pub fn prefer_generic_plans(conn: &mut DbConnection) -> Result<(), diesel::resul
 }
 
 /// Turns PostgreSQL's JIT compilation off until the end of the current transaction
-/// (`SET LOCAL jit = off`); a no-op on SQLite. For the set-based reads over a chunk of
-/// customers: planned for the actual array of a thousand ids (see
-/// [`prefer_generic_plans`]), a read whose cost estimate passes `jit_above_cost` was
-/// compiled on every call it was planned for, and the compilation took longer than the
-/// read (the credit recomputation's history read in `psql`: 64.5 ms with JIT against
-/// 30.0 ms without, same plan; in a 20 s payment run it was compiled in 8 of 20 batches).
+/// (`SET LOCAL jit = off`; outside a transaction PostgreSQL only warns and ignores it); a
+/// no-op on SQLite. For the set-based reads over a chunk of customers: planned for the
+/// actual array of a thousand ids (see [`prefer_generic_plans`]), a read whose cost
+/// estimate passes `jit_above_cost` was compiled on every call it was planned for, and the
+/// compilation took longer than the read (the credit recomputation's history read in
+/// `psql`: 64.5 ms with JIT against 30.0 ms without, same plan; in a 20 s payment run it
+/// was compiled in 8 of 20 batches).
 pub fn without_jit(conn: &mut DbConnection) -> Result<(), diesel::result::Error> {
     match conn {
         DbConnection::Pg(c) => c.batch_execute("SET LOCAL jit = off"),

@@ -74,7 +74,6 @@ fn compute(
     ids: &[i64],
     as_of: NaiveDate,
 ) -> Result<Vec<Computed>, AppError> {
-    crate::db::without_jit(c)?;
     let mut out = Vec::with_capacity(ids.len());
     in_halving_chunks(ids, CHUNK_CUSTOMERS, |chunk| {
         // One customer is one step whatever its documents (the settle of a single queued
@@ -329,6 +328,8 @@ pub fn refresh_customers(
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    // Every caller holds a write transaction, which `SET LOCAL` needs.
+    crate::db::without_jit(c)?;
     let s = settings(c, org_id)?;
     let mut summary = RefreshSummary::default();
     for chunk in ids.chunks(1000) {
@@ -363,6 +364,7 @@ pub fn lock_customers(c: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<
 
 /// The daily recomputation of every customer of the organisation, 1 000 at a time.
 pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Result<RefreshSummary, AppError> {
+    crate::db::without_jit(c)?;
     let s = settings(c, org_id)?;
     let mut summary = RefreshSummary::default();
     let mut after = 0;
