@@ -3,15 +3,16 @@
 //! when invoices change and daily), the credit check an ERP calls before releasing an
 //! order, the credit view, manual release, open orders and the risk view.
 //!
-//! The recomputation reads up to 1 000 customers (and about 10 000 open documents) at a
-//! time with one query per kind of fact (open documents, unapplied cash, risk facts, plans,
-//! the recent history of paid, paid-into and issued invoices, disputes), decides in Rust,
-//! and writes the snapshots and exposures with one statement per chunk; a customer's
-//! derived columns are updated only when they change.
+//! The recomputation reads up to 1 000 customers (and at most 20 000 of their documents)
+//! at a time with one query per kind of fact (open documents together with the recent
+//! history of paid, paid-into and issued invoices, unapplied cash, risk facts, plans,
+//! disputes), decides in Rust, and writes with one statement per chunk only what changed:
+//! snapshots, exposure rows and a customer's derived columns that differ from the stored
+//! ones.
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -49,6 +50,7 @@ struct Computed {
     status: CreditStatus,
     assessment: RiskAssessment,
     columns: CustomerCreditColumns,
+    /// The exposure rows whose receivables or unapplied cash changed (`exposure_writes`).
     exposures: Vec<ExposureRow>,
     snapshot: Option<SnapshotRow>,
     broken_dates: Vec<NaiveDate>,
@@ -67,6 +69,45 @@ fn parse_signals(text: &str) -> Vec<Signal> {
 }
 
 /// Computes the credit and risk state of customers (any number; read in chunks).
+/// The exposure rows a recomputation has to write for one customer: each computed row
+/// whose receivables or unapplied cash differ from the stored row (or that has none), and
+/// each stored row the computation no longer produces, with both amounts zeroed (its open
+/// orders stay). Rows that did not change are not written again.
+fn exposure_writes(stored: &[ExposureRow], computed: Vec<ExposureRow>, at: NaiveDateTime) -> Vec<ExposureRow> {
+    let same = |a: &ExposureRow, b: &ExposureRow| {
+        a.open_receivables_minor == b.open_receivables_minor && a.unapplied_minor == b.unapplied_minor
+    };
+    let stale = stored
+        .iter()
+        .filter(|s| s.open_receivables_minor != 0 || s.unapplied_minor != 0)
+        .filter(|s| !computed.iter().any(|c| c.currency == s.currency))
+        .map(|s| ExposureRow {
+            open_receivables_minor: 0,
+            unapplied_minor: 0,
+            updated_at: at,
+            ..s.clone()
+        })
+        .collect::<Vec<_>>();
+    computed
+        .into_iter()
+        .filter(|c| !stored.iter().any(|s| s.currency == c.currency && same(s, c)))
+        .chain(stale)
+        .collect()
+}
+
+/// Whether a computed snapshot holds the same values as the stored one (its time of
+/// writing aside): such a snapshot is not written again.
+fn snapshot_unchanged(stored: &SnapshotRow, computed: &SnapshotValues) -> bool {
+    stored.oldest_due_date == computed.oldest_due_date
+        && stored.broken_promise_dates == computed.broken_promise_dates
+        && stored.plan_defaulted_on == computed.plan_defaulted_on
+        && stored.hold_reasons == computed.hold_reasons
+        && stored.held_since == computed.held_since
+        && stored.risk_signals == computed.risk_signals
+        && stored.risk_computed_on == computed.risk_computed_on
+        && stored.strategy_hold_since == computed.strategy_hold_since
+}
+
 fn compute(
     c: &mut DbConnection,
     org_id: i64,
@@ -75,11 +116,12 @@ fn compute(
     as_of: NaiveDate,
 ) -> Result<Vec<Computed>, AppError> {
     let mut out = Vec::with_capacity(ids.len());
+    let windows = history_windows(as_of);
     in_halving_chunks(ids, CHUNK_CUSTOMERS, |chunk| {
         // One customer is one step whatever its documents (the settle of a single queued
         // customer before a credit check or a customer read).
         let limit = (chunk.len() > 1).then_some(CHUNK_DOCUMENTS);
-        match repo::open_documents(c, chunk, limit)? {
+        match repo::credit_documents(c, chunk, windows, limit)? {
             Some(docs) => compute_chunk(c, org_id, s, chunk, docs, as_of, &mut out).map(|()| true),
             None => Ok(false),
         }
@@ -87,20 +129,31 @@ fn compute(
     Ok(out)
 }
 
+/// The windows of history the risk assessment reads, as of a date.
+fn history_windows(as_of: NaiveDate) -> repo::HistoryWindows {
+    let days = |n: u64| as_of - chrono::Days::new(n);
+    repo::HistoryWindows {
+        paid_after: days(risk::RECENT_DAYS + risk::BEFORE_DAYS),
+        paid_into_after: days(risk::RECENT_DAYS),
+        issued_after: days(risk::BEFORE_DAYS),
+    }
+}
+
 /// Customers read together by one recomputation step.
 const CHUNK_CUSTOMERS: usize = 1000;
-/// Open documents read together: a step holds its customers' documents in memory, and on a
-/// skewed book the first 1 000 customers of 100 000 held 159 000 invoices (the SQLite load
-/// of the 1M-invoice benchmark peaked at 74 MB resident while its worker recomputed them).
-/// A step whose customers hold more is halved (`in_halving_chunks`).
-const CHUNK_DOCUMENTS: i64 = 10_000;
+/// Documents (open ones and recent history) read together: a step holds its customers'
+/// documents in memory, and on a skewed book the first 1 000 customers of 100 000 held
+/// 159 000 invoices (the SQLite load of the 1M-invoice benchmark peaked at 74 MB resident
+/// while its worker recomputed them). A step whose customers hold more is halved
+/// (`in_halving_chunks`). On the benchmark book 1 000 random customers hold about 11 000.
+const CHUNK_DOCUMENTS: i64 = 20_000;
 
 fn compute_chunk(
     c: &mut DbConnection,
     org_id: i64,
     s: &OrgSettings,
     ids: &[i64],
-    docs: Vec<repo::OpenDoc>,
+    docs: Vec<repo::CreditDoc>,
     as_of: NaiveDate,
     out: &mut Vec<Computed>,
 ) -> Result<(), AppError> {
@@ -110,7 +163,8 @@ fn compute_chunk(
         return Ok(());
     }
     let days = |n: u64| as_of - chrono::Days::new(n);
-    let recent_from = days(risk::RECENT_DAYS);
+    let windows = history_windows(as_of);
+    let recent_from = windows.paid_into_after;
     let mut hold_since: HashMap<i64, NaiveDate> = HashMap::new();
     let mut flags: HashMap<i64, (bool, bool)> = HashMap::new();
     for (cust, kind, opened_on) in crate::db::repo::escalations::open_of_customers(c, &ids)? {
@@ -132,47 +186,47 @@ fn compute_chunk(
     let broken = repo::facts_since(c, &ids, "promise_broken", days(365))?;
     let reversed = repo::facts_since(c, &ids, "payment_reversed", days(risk::BEFORE_DAYS))?;
     let defaults = repo::plan_defaults(c, &ids)?;
-    let windows = repo::HistoryWindows {
-        paid_after: days(risk::RECENT_DAYS + risk::BEFORE_DAYS),
-        paid_into_after: recent_from,
-        issued_after: days(risk::BEFORE_DAYS),
-    };
-    let history = repo::risk_history(c, &ids, windows)?;
     let disputes = repo::disputes_since(c, &ids, days(risk::BEFORE_DAYS))?;
     let mut snapshots: HashMap<i64, SnapshotRow> = repo::snapshots(c, &ids)?
         .into_iter()
         .map(|r| (r.customer_id, r))
         .collect();
-    let orders: HashMap<(i64, String), i64> = repo::exposures_of_many(c, &ids)?
-        .into_iter()
+    let mut stored_exposures: HashMap<i64, Vec<ExposureRow>> = HashMap::new();
+    for e in repo::exposures_of_many(c, &ids)? {
+        stored_exposures.entry(e.customer_id).or_default().push(e);
+    }
+    let orders: HashMap<(i64, String), i64> = stored_exposures
+        .values()
+        .flatten()
         .filter(|e| e.open_orders_minor > 0)
-        .map(|e| ((e.customer_id, e.currency), e.open_orders_minor))
+        .map(|e| ((e.customer_id, e.currency.clone()), e.open_orders_minor))
         .collect();
 
     let mut exposure: HashMap<(i64, String), Exposure> = HashMap::new();
     let mut oldest: HashMap<i64, NaiveDate> = HashMap::new();
     let mut in_dispute: HashMap<i64, bool> = HashMap::new();
     let mut open: HashMap<(i64, String), Vec<OpenInvoice>> = HashMap::new();
-    for (cust, cur, kind, amount, open_minor, disputed, due) in &docs {
-        let e = exposure.entry((*cust, cur.clone())).or_default();
-        if kind == "credit_note" {
-            e.open_receivables_minor -= open_minor;
+    for doc in docs.iter().filter(|d| d.open_minor > 0) {
+        let cust = doc.customer_id;
+        let e = exposure.entry((cust, doc.currency.clone())).or_default();
+        if doc.kind == "credit_note" {
+            e.open_receivables_minor -= doc.open_minor;
             continue;
         }
-        e.open_receivables_minor += open_minor;
-        if *disputed > 0 {
-            in_dispute.insert(*cust, true);
+        e.open_receivables_minor += doc.open_minor;
+        if doc.disputed_minor > 0 {
+            in_dispute.insert(cust, true);
         }
-        if open_minor > disputed {
-            let o = oldest.entry(*cust).or_insert(*due);
-            if *due < *o {
-                *o = *due;
+        if doc.open_minor > doc.disputed_minor {
+            let o = oldest.entry(cust).or_insert(doc.due_date);
+            if doc.due_date < *o {
+                *o = doc.due_date;
             }
         }
-        open.entry((*cust, cur.clone())).or_default().push(OpenInvoice {
-            amount_minor: *amount,
-            open_minor: *open_minor,
-            due_date: *due,
+        open.entry((cust, doc.currency.clone())).or_default().push(OpenInvoice {
+            amount_minor: doc.amount_minor,
+            open_minor: doc.open_minor,
+            due_date: doc.due_date,
         });
     }
     for (cust, cur, amount) in unapplied {
@@ -201,7 +255,9 @@ fn compute_chunk(
     let mut paid_by: HashMap<(i64, String), Vec<PaidInvoice>> = HashMap::new();
     let mut recent_by: HashMap<(i64, String), Vec<RecentlyPaid>> = HashMap::new();
     let mut issued: Vec<i64> = Vec::new();
-    for doc in history {
+    // Open invoices outside every window come back from the read too; each condition
+    // below is checked again, as in the query.
+    for doc in docs.into_iter().filter(|d| d.kind != "credit_note") {
         if doc.issue_date > windows.issued_after {
             issued.push(doc.customer_id);
         }
@@ -287,7 +343,7 @@ fn compute_chunk(
             flag_legal: flags.get(&id).is_some_and(|f| f.1),
         };
         let at = crate::db::now();
-        let exposures = exposures_of
+        let computed_exposures: Vec<ExposureRow> = exposures_of
             .remove(&id)
             .unwrap_or_default()
             .into_iter()
@@ -301,6 +357,8 @@ fn compute_chunk(
                 updated_at: at,
             })
             .collect();
+        let stored = stored_exposures.remove(&id).unwrap_or_default();
+        let exposures = exposure_writes(&stored, computed_exposures, at);
         out.push(Computed {
             customer,
             facts,
@@ -336,7 +394,7 @@ pub fn refresh_customers(
         lock_customers(c, org_id, chunk)?;
         crate::service::escalations::release_settled_holds(c, org_id, chunk, as_of)?;
         let computed = compute(c, org_id, &s, chunk, as_of)?;
-        persist(c, org_id, chunk, computed, as_of, &mut summary)?;
+        persist(c, org_id, computed, as_of, &mut summary)?;
     }
     Ok(summary)
 }
@@ -373,7 +431,7 @@ pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Resul
         let Some(last) = ids.last().copied() else { break };
         crate::service::escalations::release_settled_holds(c, org_id, &ids, as_of)?;
         let computed = compute(c, org_id, &s, &ids, as_of)?;
-        persist(c, org_id, &ids, computed, as_of, &mut summary)?;
+        persist(c, org_id, computed, as_of, &mut summary)?;
         after = last;
     }
     Ok(summary)
@@ -382,7 +440,6 @@ pub fn refresh_all(c: &mut DbConnection, org_id: i64, as_of: NaiveDate) -> Resul
 fn persist(
     c: &mut DbConnection,
     org_id: i64,
-    ids: &[i64],
     computed: Vec<Computed>,
     as_of: NaiveDate,
     summary: &mut RefreshSummary,
@@ -459,7 +516,7 @@ fn persist(
         if columns_of(&x.customer) != x.columns {
             changed_columns.push((id, x.columns));
         }
-        snapshots.push(SnapshotValues {
+        let snapshot = SnapshotValues {
             customer_id: id,
             org_id,
             oldest_due_date: x.facts.oldest_due_date,
@@ -475,7 +532,14 @@ fn persist(
             risk_computed_on: Some(as_of),
             updated_at: at,
             strategy_hold_since: x.facts.strategy_hold_since,
-        });
+        };
+        if !x
+            .snapshot
+            .as_ref()
+            .is_some_and(|stored| snapshot_unchanged(stored, &snapshot))
+        {
+            snapshots.push(snapshot);
+        }
         exposures.extend(x.exposures);
     }
     let check_in_tasks: Vec<NewTask<'_>> = check_ins
@@ -499,7 +563,7 @@ fn persist(
         lock_customers(c, org_id, &ids)?;
     }
     repo::set_customer_columns(c, org_id, &changed_columns)?;
-    repo::replace_exposures(c, ids, &exposures)?;
+    repo::write_exposures(c, &exposures)?;
     repo::upsert_snapshots(c, &snapshots)?;
     events::insert_many(c, &new_events)
 }
@@ -1018,4 +1082,128 @@ pub fn risk_view(c: &mut DbConnection, org_id: i64, customer_id: i64, as_of: Nai
 pub struct RecomputeRequest {
     #[serde(default)]
     pub as_of: Option<NaiveDate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn at() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 12, 6)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .expect("a valid time")
+    }
+
+    fn row(currency: &str, receivables: i64, unapplied: i64, orders: i64) -> ExposureRow {
+        ExposureRow {
+            customer_id: 7,
+            currency: currency.into(),
+            org_id: 1,
+            open_receivables_minor: receivables,
+            unapplied_minor: unapplied,
+            open_orders_minor: orders,
+            updated_at: at() - chrono::Days::new(1),
+        }
+    }
+
+    fn amounts(rows: &[ExposureRow]) -> Vec<(String, i64, i64)> {
+        let mut v: Vec<_> = rows
+            .iter()
+            .map(|r| (r.currency.clone(), r.open_receivables_minor, r.unapplied_minor))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn unchanged_exposures_are_not_written() {
+        let stored = [row("EUR", 5_000, 0, 100), row("USD", 0, 300, 0)];
+        let computed = vec![row("EUR", 5_000, 0, 100), row("USD", 0, 300, 0)];
+        assert!(exposure_writes(&stored, computed, at()).is_empty());
+    }
+
+    #[test]
+    fn changed_and_new_exposures_are_written() {
+        let stored = [row("EUR", 5_000, 0, 0)];
+        let computed = vec![row("EUR", 4_000, 0, 0), row("GBP", 900, 0, 0)];
+        let writes = exposure_writes(&stored, computed, at());
+        assert_eq!(amounts(&writes), vec![("EUR".into(), 4_000, 0), ("GBP".into(), 900, 0)]);
+    }
+
+    #[test]
+    fn a_currency_no_longer_computed_is_zeroed_and_keeps_its_orders() {
+        let stored = [
+            row("EUR", 5_000, 0, 0),
+            row("USD", 2_000, 50, 700),
+            row("GBP", 0, 0, 10),
+        ];
+        let computed = vec![row("EUR", 5_000, 0, 0)];
+        let writes = exposure_writes(&stored, computed, at());
+        assert_eq!(amounts(&writes), vec![("USD".into(), 0, 0)]);
+        assert_eq!(writes[0].open_orders_minor, 700);
+        assert_eq!(writes[0].updated_at, at());
+    }
+
+    fn snapshot_row() -> SnapshotRow {
+        SnapshotRow {
+            customer_id: 7,
+            org_id: 1,
+            oldest_due_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+            broken_promise_dates: "[]".into(),
+            plan_defaulted_on: None,
+            hold_reasons: "[]".into(),
+            held_since: None,
+            release_until: None,
+            release_reason: None,
+            released_by: None,
+            risk_signals: "[]".into(),
+            risk_computed_on: NaiveDate::from_ymd_opt(2026, 12, 6),
+            updated_at: at() - chrono::Days::new(1),
+            strategy_hold_since: None,
+        }
+    }
+
+    fn values_of(r: &SnapshotRow) -> SnapshotValues {
+        SnapshotValues {
+            customer_id: r.customer_id,
+            org_id: r.org_id,
+            oldest_due_date: r.oldest_due_date,
+            broken_promise_dates: r.broken_promise_dates.clone(),
+            plan_defaulted_on: r.plan_defaulted_on,
+            hold_reasons: r.hold_reasons.clone(),
+            held_since: r.held_since,
+            risk_signals: r.risk_signals.clone(),
+            risk_computed_on: r.risk_computed_on,
+            updated_at: at(),
+            strategy_hold_since: r.strategy_hold_since,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_differing_only_in_its_time_is_unchanged() {
+        let stored = snapshot_row();
+        assert!(snapshot_unchanged(&stored, &values_of(&stored)));
+    }
+
+    #[test]
+    fn any_changed_value_makes_a_snapshot_changed() {
+        let stored = snapshot_row();
+        let changes: Vec<fn(&mut SnapshotValues)> = vec![
+            |v| v.oldest_due_date = None,
+            |v| v.broken_promise_dates = "[\"2026-11-30\"]".into(),
+            |v| v.plan_defaulted_on = NaiveDate::from_ymd_opt(2026, 11, 2),
+            |v| v.hold_reasons = "[{\"code\":\"overdue\"}]".into(),
+            |v| v.held_since = Some(at()),
+            |v| v.risk_signals = "[{\"signal\":\"slower_payment\"}]".into(),
+            |v| v.risk_computed_on = NaiveDate::from_ymd_opt(2026, 12, 7),
+            |v| v.strategy_hold_since = NaiveDate::from_ymd_opt(2026, 12, 1),
+        ];
+        for change in changes {
+            let mut v = values_of(&stored);
+            change(&mut v);
+            assert!(!snapshot_unchanged(&stored, &v));
+        }
+    }
 }

@@ -20,6 +20,7 @@ both_engines!(
     where_a_requeued_customer_goes_in_the_queue,
     writes_that_answer_a_credit_view_settle_a_queued_customer,
     a_recomputation_writes_each_customer_its_own_columns,
+    exposures_follow_payments_down_to_zero_and_keep_open_orders,
 );
 
 fn today() -> NaiveDate {
@@ -1013,4 +1014,52 @@ async fn a_recomputation_writes_each_customer_its_own_columns(app: TestApp) {
     assert_eq!(held_after["credit_status"], "on_hold", "{held_after}");
     assert_eq!(held_after["flags"]["over_limit"], true);
     assert_eq!(customer(untouched).await["version"], untouched_version);
+}
+
+// The recomputation writes only the exposure rows that changed: a currency whose last
+// open invoice is paid has its receivables zeroed (its open orders stay), and a
+// recomputation that finds nothing new leaves the amounts as they are.
+async fn exposures_follow_payments_down_to_zero_and_keep_open_orders(app: TestApp) {
+    let c = app.customer("C-1").await;
+    set_limit(&app, &c, "5000.00").await;
+    invoice(&app, &c, "F-1", "400.00", &days_ago(3), &days_ahead(27)).await;
+    invoice(&app, &c, "F-2", "100.00", &days_ago(2), &days_ahead(28)).await;
+    app.put(
+        &format!("/v1/customers/{c}/open-orders"),
+        &json!({"currency": "EUR", "amount": "250.00"}),
+    )
+    .await
+    .expect(200);
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "500.00", "{credit}");
+    assert_eq!(credit["exposure"]["exposure"], "750.00", "{credit}");
+
+    pay(&app, &c, "400.00", &today().to_string(), "F-1").await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "100.00", "{credit}");
+
+    pay(&app, &c, "100.00", &today().to_string(), "F-2").await;
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "0.00", "{credit}");
+    assert_eq!(credit["exposure"]["open_orders"], "250.00", "{credit}");
+    assert_eq!(credit["exposure"]["exposure"], "250.00", "{credit}");
+
+    // Without open orders or unapplied cash nothing is computed for the currency any
+    // more: its stored row is the one zeroed.
+    let d = app.customer("C-2").await;
+    invoice(&app, &d, "G-1", "300.00", &days_ago(3), &days_ahead(27)).await;
+    let credit = app.get(&format!("/v1/customers/{d}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "300.00", "{credit}");
+    pay(&app, &d, "300.00", &today().to_string(), "G-1").await;
+    let credit = app.get(&format!("/v1/customers/{d}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "0.00", "{credit}");
+    assert_eq!(credit["exposure"]["exposure"], "0.00", "{credit}");
+
+    let summary = app.post("/v1/credit-evaluations", &json!({})).await.expect(200).body;
+    assert_eq!(summary["customers"], 2);
+    let credit = app.get(&format!("/v1/customers/{c}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["open_receivables"], "0.00", "{credit}");
+    assert_eq!(credit["exposure"]["exposure"], "250.00", "{credit}");
+    let credit = app.get(&format!("/v1/customers/{d}/credit")).await.expect(200).body;
+    assert_eq!(credit["exposure"]["exposure"], "0.00", "{credit}");
 }

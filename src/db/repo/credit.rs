@@ -206,19 +206,9 @@ pub fn upsert_snapshots(c: &mut DbConnection, rows: &[SnapshotValues]) -> Result
     Ok(())
 }
 
-/// Replaces the receivables and unapplied cash of these customers' exposures (open orders
-/// stay): zero them, then upsert the computed rows.
-pub fn replace_exposures(c: &mut DbConnection, customer_ids: &[i64], rows: &[ExposureRow]) -> Result<(), AppError> {
-    let at = now();
-    for chunk in customer_ids.chunks(1000) {
-        diesel::update(credit_exposures::table.filter(credit_exposures::customer_id.eq_any(chunk)))
-            .set((
-                credit_exposures::open_receivables_minor.eq(0_i64),
-                credit_exposures::unapplied_minor.eq(0_i64),
-                credit_exposures::updated_at.eq(at),
-            ))
-            .execute(c)?;
-    }
+/// Writes the receivables and unapplied cash of these exposure rows (open orders stay),
+/// one upsert per 1 000 rows. The recomputation passes only the rows that changed.
+pub fn write_exposures(c: &mut DbConnection, rows: &[ExposureRow]) -> Result<(), AppError> {
     for chunk in rows.chunks(1000) {
         dispatch!(c, |c| diesel::insert_into(credit_exposures::table)
             .values(chunk)
@@ -436,36 +426,6 @@ pub fn history(c: &mut DbConnection, org_id: i64, customer_id: i64, limit: i64) 
 
 // ---- set-based reads for the recomputation -------------------------------------------
 
-/// An open document: (customer, currency, kind, amount, open, disputed, due date).
-pub type OpenDoc = (i64, String, String, i64, i64, i64, NaiveDate);
-
-/// The open documents of these customers, or `None` when there are more than `limit`
-/// (read one past it, so a caller can split its customers instead of holding them all).
-pub fn open_documents(
-    c: &mut DbConnection,
-    customer_ids: &[i64],
-    limit: Option<i64>,
-) -> Result<Option<Vec<OpenDoc>>, AppError> {
-    let mut query = invoices::table
-        .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(invoices::open_minor.gt(0))
-        .select((
-            invoices::customer_id,
-            invoices::currency,
-            invoices::kind,
-            invoices::amount_minor,
-            invoices::open_minor,
-            invoices::disputed_minor,
-            invoices::due_date,
-        ))
-        .into_boxed();
-    if let Some(limit) = limit {
-        query = query.limit(limit.saturating_add(1));
-    }
-    let docs: Vec<OpenDoc> = query.load(c)?;
-    Ok((limit.is_none_or(|l| docs.len() as i64 <= l)).then_some(docs))
-}
-
 /// Unapplied cash: (customer, currency, amount − allocated) of live payments.
 pub fn unapplied(c: &mut DbConnection, customer_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, AppError> {
     let rows: Vec<(i64, String, i64, i64)> = payments::table
@@ -526,17 +486,20 @@ pub fn paid_since(c: &mut DbConnection, customer_ids: &[i64], since: NaiveDate) 
         .load(c)?)
 }
 
-/// One invoice of a customer's recent history ([`risk_history`]).
+/// A document the recomputation reads ([`credit_documents`]): open, or an invoice in one
+/// of the history windows.
 #[derive(Debug, Clone, Queryable)]
-pub struct HistoryDoc {
+pub struct CreditDoc {
     pub customer_id: i64,
     pub currency: String,
+    pub kind: String,
     pub amount_minor: i64,
+    pub open_minor: i64,
+    pub disputed_minor: i64,
     pub issue_date: NaiveDate,
     pub due_date: NaiveDate,
     pub paid_on: Option<NaiveDate>,
     pub status: String,
-    pub open_minor: i64,
     /// Whether a live payment allocation was applied to it after `paid_into_after`.
     pub paid_into: bool,
 }
@@ -553,15 +516,18 @@ pub struct HistoryWindows {
     pub issued_after: NaiveDate,
 }
 
-/// These customers' invoices (not credit notes) that fall in any of the windows, read
-/// once: each window alone would visit every invoice of the customers again, since none
-/// of their dates leads an index. Whether an invoice was paid into is one probe of
-/// `allocations_invoice_applied` per invoice returned.
-pub fn risk_history(
+/// These customers' open documents and their invoices (not credit notes) that fall in
+/// any of the history windows, in one read: the open documents and the history are mostly
+/// the same heap pages, and none of the window dates leads an index. Whether an invoice
+/// was paid into is one probe of `allocations_invoice_applied` per invoice. `None` when
+/// there are more than `limit` documents (read one past it, so that a caller can split its
+/// customers instead of holding them all).
+pub fn credit_documents(
     c: &mut DbConnection,
     customer_ids: &[i64],
     windows: HistoryWindows,
-) -> Result<Vec<HistoryDoc>, AppError> {
+    limit: Option<i64>,
+) -> Result<Option<Vec<CreditDoc>>, AppError> {
     let paid_into = diesel::dsl::exists(
         allocations::table
             .filter(allocations::invoice_id.eq(invoices::id))
@@ -569,28 +535,35 @@ pub fn risk_history(
             .filter(allocations::released_at.is_null())
             .filter(allocations::applied_on.gt(windows.paid_into_after)),
     );
-    Ok(invoices::table
+    let in_history = invoices::kind.ne("credit_note").and(
+        invoices::status
+            .eq("paid")
+            .and(invoices::paid_on.gt(windows.paid_after))
+            .or(invoices::issue_date.gt(windows.issued_after))
+            .or(paid_into),
+    );
+    let mut query = invoices::table
         .filter(invoices::customer_id.eq_any(customer_ids))
-        .filter(invoices::kind.ne("credit_note"))
-        .filter(
-            invoices::status
-                .eq("paid")
-                .and(invoices::paid_on.gt(windows.paid_after))
-                .or(invoices::issue_date.gt(windows.issued_after))
-                .or(paid_into),
-        )
+        .filter(invoices::open_minor.gt(0).or(in_history))
         .select((
             invoices::customer_id,
             invoices::currency,
+            invoices::kind,
             invoices::amount_minor,
+            invoices::open_minor,
+            invoices::disputed_minor,
             invoices::issue_date,
             invoices::due_date,
             invoices::paid_on,
             invoices::status,
-            invoices::open_minor,
             paid_into,
         ))
-        .load(c)?)
+        .into_boxed();
+    if let Some(limit) = limit {
+        query = query.limit(limit.saturating_add(1));
+    }
+    let docs: Vec<CreditDoc> = query.load(c)?;
+    Ok((limit.is_none_or(|l| docs.len() as i64 <= l)).then_some(docs))
 }
 
 /// Customers of disputes raised since a date (one entry per dispute).
