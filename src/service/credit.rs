@@ -68,7 +68,6 @@ fn parse_signals(text: &str) -> Vec<Signal> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// Computes the credit and risk state of customers (any number; read in chunks).
 /// The exposure rows a recomputation has to write for one customer: each computed row
 /// whose receivables or unapplied cash differ from the stored row (or that has none), and
 /// each stored row the computation no longer produces, with both amounts zeroed (its open
@@ -108,6 +107,7 @@ fn snapshot_unchanged(stored: &SnapshotRow, computed: &SnapshotValues) -> bool {
         && stored.strategy_hold_since == computed.strategy_hold_since
 }
 
+/// Computes the credit and risk state of customers (any number; read in chunks).
 fn compute(
     c: &mut DbConnection,
     org_id: i64,
