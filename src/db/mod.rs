@@ -287,7 +287,8 @@ where
             let memory_before = writer.as_ref().map(|_| sqlite::memory_in_use());
             <DbConnection as diesel::Connection>::TransactionManager::commit_transaction(conn)?;
             // Still under the writer lock: trimmed after handing the lock on, the 1M load
-            // peaked higher (64.1–65.4 MB against 60.3–63.0 MB; bench/findings.md).
+            // peaked higher (with a 16 MB spill limit, 64.1–65.4 MB against 62.1–62.6 MB;
+            // bench/findings.md).
             if let Some(before) = memory_before {
                 sqlite::release_freed_pages(before);
             }

@@ -33,12 +33,12 @@
 //! SQLite then writes dirty pages to the log in the middle of the transaction and reads
 //! them back. The pool's connections let a transaction keep up to [`SPILL_PAGES`] dirty
 //! pages in memory (`cache_spill`): the 1M load went from 38 % to 43–49 % of the Python
-//! reference. At the commit SQLite frees the pages above the cache size, and glibc kept
-//! them in the arena of whichever thread wrote, so that the next writer, on the other
-//! arena, grew that one too (peak 66.7 MB against 56.7 MB with no spilling at all). After
-//! a commit that freed at least [`TRIM_AFTER_BYTES`] of SQLite's memory the process
-//! hands freed memory back to the system (`malloc_trim`), still under the writer lock:
-//! peak 56.5–58.6 MB.
+//! reference. At the commit SQLite frees the pages above the cache size, but glibc keeps
+//! freed memory in its arenas: with spilling off and nothing else the load peaked at
+//! 66.7 MB against 56.7 MB before, glibc's second arena alone holding 29 MB. After a
+//! commit that freed at least [`TRIM_AFTER_BYTES`] of SQLite's memory the process hands
+//! freed memory back to the system (`malloc_trim`), still under the writer lock: peak
+//! 56.5–58.6 MB with the limit below.
 //!
 //! **Planner statistics.** Without `sqlite_stat1`, SQLite takes an equality on `org_id`
 //! (one value in most installations) for as selective as one on `customer_id`: the locked
@@ -88,9 +88,9 @@ pub const CHECKPOINT_WAIT: Duration = Duration::from_millis(1000);
 /// The dirty pages a write transaction may keep in its connection's page cache before
 /// SQLite spills them to the log mid-transaction (`PRAGMA cache_spill`): 8 MB of 4 KiB
 /// pages. A 1 000-invoice batch and its customers' credit queue dirty up to about 12 MB
-/// near a million invoices; with no limit the 1M load peaked at 62.1–62.6 MB, with this
-/// one at 56.5–58.6 MB (bench/findings.md), and a larger transaction (a collection run's,
-/// a recomputation's) cannot hold all of its pages in memory.
+/// near a million invoices; with a 16 MB limit the 1M load peaked at 62.1–62.6 MB, with
+/// this one at 56.5–58.6 MB (bench/findings.md), and a larger transaction (a collection
+/// run's, a recomputation's) cannot hold all of its pages in memory.
 pub const SPILL_PAGES: u32 = 2048;
 
 /// How much of SQLite's memory a commit must have freed for the process to return freed
