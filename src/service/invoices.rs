@@ -102,6 +102,7 @@ pub fn create(conn: &mut DbConnection, org_id: i64, input: &InvoiceInput) -> Res
                 open_minor: data.amount_minor,
                 status: InvoiceStatus::Open.as_str(),
                 paid_on: None,
+                based_on_version: None,
             },
         )?;
         crate::service::hooks::credit_inputs_changed(c, org_id, &[row.customer_id])?;
@@ -176,6 +177,7 @@ pub fn patch(
             open_minor: open,
             status: status.as_str(),
             paid_on,
+            based_on_version: Some(current.version),
         };
         if !repo::update(c, org_id, id, current.version, &write)? {
             return Err(AppError::PreconditionFailed(
@@ -267,47 +269,78 @@ pub fn upsert_batch(
 }
 
 type ItemOutcome = Result<(UpsertOutcome, i64), AppError>;
+/// An item's position in the request, its external id and what became of it.
+type ItemResult = (usize, String, ItemOutcome);
 
-/// Writes validated invoices with distinct external ids: one SELECT of the existing rows,
-/// one INSERT … ON CONFLICT … RETURNING per 250 rows (the new ids).
+/// Writes validated invoices with distinct external ids: one locked SELECT of the existing
+/// rows, one INSERT … ON CONFLICT … RETURNING per 250 rows (the new ids).
 fn upsert_valid(
     c: &mut DbConnection,
     org_id: i64,
     valid: Vec<(usize, InvoiceData)>,
     today: NaiveDate,
-) -> Result<Vec<(usize, String, ItemOutcome)>, AppError> {
+) -> Result<Vec<ItemResult>, AppError> {
+    let (mut outcomes, raced) = upsert_pass(c, org_id, &valid, today)?;
+    if raced.is_empty() {
+        return Ok(outcomes);
+    }
+    // Items decided as new whose invoice a concurrent request created meanwhile (PostgreSQL,
+    // see `repo::upsert_many`) were not written. That request has committed, so a second
+    // pass reads and locks its row and updates it, as if this request had come second.
+    let again: Vec<(usize, InvoiceData)> = raced.iter().map(|&at| valid[at].clone()).collect();
+    let (second, raced_again) = upsert_pass(c, org_id, &again, today)?;
+    for (position, (at, mut outcome)) in raced.into_iter().zip(second).enumerate() {
+        if raced_again.contains(&position) {
+            outcome.2 = Err(AppError::Conflict(format!(
+                "the invoice with external_id `{}` changed while it was written; send it again",
+                outcome.1
+            )));
+        }
+        outcomes[at] = outcome;
+    }
+    Ok(outcomes)
+}
+
+/// One pass of [`upsert_valid`]: an outcome per item, in order, and the positions of the
+/// items decided as new that were not written because their invoice appeared meanwhile.
+fn upsert_pass(
+    c: &mut DbConnection,
+    org_id: i64,
+    valid: &[(usize, InvoiceData)],
+    today: NaiveDate,
+) -> Result<(Vec<ItemResult>, Vec<usize>), AppError> {
     let keys: Vec<&str> = valid.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
-    let existing: HashMap<String, InvoiceRow> = repo::find_by_external_ids(c, org_id, &keys)?
+    // Locked: a payment applied meanwhile would otherwise be overwritten by a balance
+    // decided on the row as read here.
+    let existing: HashMap<String, InvoiceRow> = repo::lock_by_external_ids(c, org_id, &keys)?
         .into_iter()
         .filter_map(|row| row.external_id.clone().map(|k| (k, row)))
         .collect();
     let mut writes = Vec::with_capacity(valid.len());
-    let mut outcomes: Vec<(usize, String, ItemOutcome)> = Vec::with_capacity(valid.len());
-    let mut statuses = Vec::with_capacity(valid.len());
-    for (index, data) in &valid {
+    let mut outcomes: Vec<ItemResult> = Vec::with_capacity(valid.len());
+    for (index, data) in valid {
         let key = data.external_id.clone().unwrap_or_default();
+        let write = |open_minor, status: InvoiceStatus, paid_on, based_on_version| InvoiceWrite {
+            data,
+            open_minor,
+            status: status.as_str(),
+            paid_on,
+            based_on_version,
+        };
         match existing.get(&key) {
             None => {
-                statuses.push((data, data.amount_minor, InvoiceStatus::Open, None));
+                writes.push(write(data.amount_minor, InvoiceStatus::Open, None, None));
                 outcomes.push((*index, key, Ok((UpsertOutcome::Created, 0))));
             }
             Some(row) if row.data() == *data => outcomes.push((*index, key, Ok((UpsertOutcome::Unchanged, row.id)))),
             Some(row) => match planned_change(row, data, today) {
                 Ok((open, status, paid_on)) => {
-                    statuses.push((data, open, status, paid_on));
+                    writes.push(write(open, status, paid_on, Some(row.version)));
                     outcomes.push((*index, key, Ok((UpsertOutcome::Updated, row.id))));
                 }
                 Err(e) => outcomes.push((*index, key, Err(e))),
             },
         }
-    }
-    for (data, open, status, paid_on) in &statuses {
-        writes.push(InvoiceWrite {
-            data,
-            open_minor: *open,
-            status: status.as_str(),
-            paid_on: *paid_on,
-        });
     }
     let written: HashMap<String, i64> = repo::upsert_many(c, org_id, &writes)?
         .into_iter()
@@ -317,14 +350,16 @@ fn upsert_valid(
         .chain(existing.values().map(|r| r.customer_id))
         .collect();
     crate::service::hooks::credit_inputs_changed(c, org_id, &touched)?;
-    for (_, key, outcome) in outcomes.iter_mut() {
+    let mut raced = Vec::new();
+    for (position, (_, key, outcome)) in outcomes.iter_mut().enumerate() {
         if let Ok((UpsertOutcome::Created, id)) = outcome {
-            *id = *written
-                .get(key.as_str())
-                .ok_or_else(|| AppError::internal(format!("invoice `{key}` missing after upsert")))?;
+            match written.get(key.as_str()) {
+                Some(written_id) => *id = *written_id,
+                None => raced.push(position),
+            }
         }
     }
-    Ok(outcomes)
+    Ok((outcomes, raced))
 }
 
 /// Cancels (`cancelled`) or writes off (`written_off`) an invoice with a reason.

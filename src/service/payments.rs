@@ -410,7 +410,8 @@ impl Posting {
     }
 }
 
-/// The stored payments the drafts name by external id, by that id.
+/// The stored payments the drafts name by external id, by that id, locked until the end of
+/// the transaction.
 fn existing_payments(
     c: &mut DbConnection,
     org_id: i64,
@@ -420,7 +421,7 @@ fn existing_payments(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    Ok(repo::find_by_external_ids(c, org_id, &keys)?
+    Ok(repo::lock_by_external_ids(c, org_id, &keys)?
         .into_iter()
         .filter_map(|p| p.external_id.clone().map(|k| (k, p)))
         .collect())

@@ -119,14 +119,7 @@ async fn resolution_returns_or_credits_the_amount(app: TestApp) {
         app.get(&format!("/v1/invoices/{inv}")).await.body["disputed_amount"],
         "20.00"
     );
-    let cn = app
-        .post("/v1/invoices", &json!({"customer_id": c, "kind": "credit_note", "number": "CN-1", "amount": "20.00", "issue_date": "2026-02-01"}))
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let cn = app.credit_note(&c, "CN-1", "20.00").await;
     app.post(
         &format!("/v1/disputes/{}/resolve", credited["id"].as_str().expect("id")),
         &json!({"resolution": "magic"}),

@@ -257,6 +257,19 @@ impl TestApp {
         r.body["id"].as_str().expect("id").to_string()
     }
 
+    /// Creates an EUR credit note for a customer, issued on 1 February 2026, and returns its id.
+    pub async fn credit_note(&self, customer_id: &str, number: &str, amount: &str) -> String {
+        let r = self
+            .post(
+                "/v1/invoices",
+                &serde_json::json!({"customer_id": customer_id, "kind": "credit_note", "number": number,
+                    "amount": amount, "issue_date": "2026-02-01"}),
+            )
+            .await
+            .expect(201);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
     /// Creates an EUR invoice for a customer and returns its id.
     pub async fn invoice(&self, customer_id: &str, number: &str, amount: &str, due: &str) -> String {
         let r = self

@@ -12,6 +12,7 @@ mod engine;
 mod escalations;
 mod health;
 mod invoices;
+mod money_races;
 mod openapi;
 mod payment_groups;
 mod payments;

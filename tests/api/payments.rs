@@ -405,14 +405,7 @@ async fn reversal_reopens_invoices_and_cannot_happen_twice(app: TestApp) {
 async fn credit_notes_are_applied_like_payments(app: TestApp) {
     let c = app.customer("C-1").await;
     let a = app.invoice(&c, "A", "100.00", "2026-01-31").await;
-    let cn = app
-        .post("/v1/invoices", &json!({"customer_id": c, "kind": "credit_note", "number": "CN-1", "amount": "30.00", "issue_date": "2026-02-01"}))
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let cn = app.credit_note(&c, "CN-1", "30.00").await;
     app.post(&format!("/v1/invoices/{a}/applications"), &json!({}))
         .await
         .expect_problem(409);

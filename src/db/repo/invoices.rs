@@ -9,7 +9,7 @@ use crate::db::schema::invoices;
 use crate::db::{DbConnection, now};
 use crate::domain::invoice::InvoiceData;
 use crate::error::AppError;
-use crate::{dispatch, in_prepared_chunks};
+use crate::{dispatch, in_prepared_chunks, locked};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = invoices)]
@@ -66,6 +66,9 @@ pub struct InvoiceWrite<'a> {
     pub open_minor: i64,
     pub status: &'a str,
     pub paid_on: Option<NaiveDate>,
+    /// The version of the stored row the write was decided on (locked by the caller);
+    /// `None` for an invoice that did not exist.
+    pub based_on_version: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -109,7 +112,7 @@ fn values<'a>(org_id: i64, w: &InvoiceWrite<'a>, at: NaiveDateTime) -> InvoiceVa
         delivered_on: d.delivered_on,
         status: w.status,
         paid_on: w.paid_on,
-        version: 1,
+        version: w.based_on_version.map_or(1, |v| v + 1),
         created_at: at,
         updated_at: at,
     }
@@ -127,38 +130,57 @@ pub fn insert(conn: &mut DbConnection, org_id: i64, write: &InvoiceWrite<'_>) ->
 /// Inserts new invoices and updates existing ones (matched on external id) set-based, in
 /// statements of [`crate::db::PREPARED_CHUNK_ROWS`] rows. Every item must carry an external id. Returns the
 /// id and external id of every row written, inserted or updated.
+///
+/// An existing row is updated only when the write was decided on a version older than the
+/// one it carries: a row the caller locked and read (`based_on_version`) always is, but an
+/// item decided as new that meets a row a concurrent request created meanwhile is not
+/// written (its balance may already have moved) and is missing from the result.
 pub fn upsert_many(
     conn: &mut DbConnection,
     org_id: i64,
     items: &[InvoiceWrite<'_>],
 ) -> Result<Vec<(i64, Option<String>)>, AppError> {
+    use diesel::query_dsl::methods::FilterDsl;
     let at = now();
     let rows: Vec<InvoiceValues<'_>> = items.iter().map(|w| values(org_id, w, at)).collect();
     let mut written = Vec::with_capacity(rows.len());
+    // Every column but the keys and `created_at` from the row sent.
+    macro_rules! upsert {
+        ($chunk:expr) => {
+            diesel::insert_into(invoices::table)
+                .values($chunk)
+                .on_conflict((invoices::org_id, invoices::external_id))
+                .do_update()
+                .set((
+                    invoices::customer_id.eq(excluded(invoices::customer_id)),
+                    invoices::kind.eq(excluded(invoices::kind)),
+                    invoices::number.eq(excluded(invoices::number)),
+                    invoices::currency.eq(excluded(invoices::currency)),
+                    invoices::amount_minor.eq(excluded(invoices::amount_minor)),
+                    invoices::tax_minor.eq(excluded(invoices::tax_minor)),
+                    invoices::open_minor.eq(excluded(invoices::open_minor)),
+                    invoices::issue_date.eq(excluded(invoices::issue_date)),
+                    invoices::due_date.eq(excluded(invoices::due_date)),
+                    invoices::purchase_order.eq(excluded(invoices::purchase_order)),
+                    invoices::delivered_on.eq(excluded(invoices::delivered_on)),
+                    invoices::status.eq(excluded(invoices::status)),
+                    invoices::paid_on.eq(excluded(invoices::paid_on)),
+                    invoices::version.eq(excluded(invoices::version)),
+                    invoices::updated_at.eq(excluded(invoices::updated_at)),
+                ))
+        };
+    }
     in_prepared_chunks!(rows, |chunk| {
-        written.extend(dispatch!(conn, |c| diesel::insert_into(invoices::table)
-            .values(chunk)
-            .on_conflict((invoices::org_id, invoices::external_id))
-            .do_update()
-            .set((
-                invoices::customer_id.eq(excluded(invoices::customer_id)),
-                invoices::kind.eq(excluded(invoices::kind)),
-                invoices::number.eq(excluded(invoices::number)),
-                invoices::currency.eq(excluded(invoices::currency)),
-                invoices::amount_minor.eq(excluded(invoices::amount_minor)),
-                invoices::tax_minor.eq(excluded(invoices::tax_minor)),
-                invoices::open_minor.eq(excluded(invoices::open_minor)),
-                invoices::issue_date.eq(excluded(invoices::issue_date)),
-                invoices::due_date.eq(excluded(invoices::due_date)),
-                invoices::purchase_order.eq(excluded(invoices::purchase_order)),
-                invoices::delivered_on.eq(excluded(invoices::delivered_on)),
-                invoices::status.eq(excluded(invoices::status)),
-                invoices::paid_on.eq(excluded(invoices::paid_on)),
-                invoices::version.eq(invoices::version + 1),
-                invoices::updated_at.eq(excluded(invoices::updated_at)),
-            ))
-            .returning((invoices::id, invoices::external_id))
-            .get_results::<(i64, Option<String>)>(c))?)
+        written.extend(match &mut *conn {
+            DbConnection::Pg(c) => FilterDsl::filter(upsert!(chunk), invoices::version.lt(excluded(invoices::version)))
+                .returning((invoices::id, invoices::external_id))
+                .get_results::<(i64, Option<String>)>(c)?,
+            // One write transaction at a time (and diesel has no `WHERE` for a SQLite
+            // multi-row upsert): the row read before is the row updated.
+            DbConnection::Sqlite(c) => upsert!(chunk)
+                .returning((invoices::id, invoices::external_id))
+                .get_results::<(i64, Option<String>)>(c)?,
+        })
     });
     Ok(written)
 }
@@ -239,6 +261,25 @@ pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<InvoiceRow,
         .first(c)
         .optional())?;
     found.ok_or_else(|| AppError::not_found("invoice"))
+}
+
+/// The invoices with these external ids, locked on PostgreSQL in id order (as payments lock
+/// them): an upsert decides their new balance from what it reads here.
+pub fn lock_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<InvoiceRow> = locked!(
+            conn,
+            invoices::table
+                .filter(invoices::org_id.eq(org_id))
+                .filter(invoices::external_id.eq_any(chunk))
+                .order(invoices::id.asc())
+                .select(InvoiceRow::as_select()),
+            |q, c| q.load(c)
+        )?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {

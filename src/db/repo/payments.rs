@@ -152,16 +152,22 @@ pub fn lock(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<PaymentRow,
     row.ok_or_else(|| AppError::not_found("payment"))
 }
 
-pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<PaymentRow>, AppError> {
+/// The payments with these external ids, locked on PostgreSQL in id order (as a reversal
+/// or an allocation locks a payment before its invoices): a repeated payment is compared
+/// with, and its details changed from, the row as read here.
+pub fn lock_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<PaymentRow>, AppError> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        found.extend(
+        let rows: Vec<PaymentRow> = locked!(
+            conn,
             payments::table
                 .filter(payments::org_id.eq(org_id))
                 .filter(payments::external_id.eq_any(chunk))
-                .select(PaymentRow::as_select())
-                .load(conn)?,
-        );
+                .order(payments::id.asc())
+                .select(PaymentRow::as_select()),
+            |q, c| q.load(c)
+        )?;
+        found.extend(rows);
     }
     Ok(found)
 }
