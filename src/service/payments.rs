@@ -114,26 +114,42 @@ impl Book {
     }
 }
 
-/// Locks the open invoices of `customer_ids` and any other invoice named explicitly (one
-/// locking statement each, in id order) and returns them as the working book.
+/// Locks the open invoices of `customer_ids` and any other invoice named explicitly, in id
+/// order, and returns them as the working book.
 fn lock_book(c: &mut DbConnection, org_id: i64, customer_ids: &[i64], named: &[i64]) -> Result<Book, AppError> {
-    let mut rows = repo::lock_open_invoices_of_customers(c, org_id, customer_ids)?;
-    let locked: HashSet<i64> = rows.iter().map(|r| r.id).collect();
-    let extra: Vec<i64> = named
-        .iter()
-        .copied()
-        .filter(|id| !locked.contains(id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    rows.extend(repo::lock_invoices(c, org_id, &extra)?);
+    let rows = if named.is_empty() {
+        // The payment hot path: the statement `invoices_customer_open` serves.
+        repo::lock_open_invoices_of_customers(c, org_id, customer_ids)?
+    } else {
+        repo::lock_open_invoices_of_customers_and(c, org_id, customer_ids, named)?
+    };
     Ok(Book::new(rows))
+}
+
+/// Refuses a credit note that cannot give credit now.
+fn check_credit_note(note: &InvoiceRow) -> Result<(), AppError> {
+    if note.kind != "credit_note" {
+        return Err(AppError::Conflict(
+            "only a credit note can be applied to invoices".into(),
+        ));
+    }
+    if note.status().is_closed_by_decision() {
+        return Err(AppError::Conflict(format!(
+            "the credit note is {}",
+            note.status().as_str()
+        )));
+    }
+    if note.open_minor == 0 {
+        return Err(AppError::Conflict("the credit note is fully applied".into()));
+    }
+    Ok(())
 }
 
 /// Where applied money comes from.
 struct Source<'a> {
     customer_id: i64,
     currency: &'a str,
+    /// What a payment has left to apply; a credit note's credit is read again once locked.
     available: i64,
     reference: Option<&'a str>,
     payment_id: Option<i64>,
@@ -159,13 +175,31 @@ fn apply_source(
         }
         None => None,
     };
-    let named: Vec<i64> = explicit.iter().flatten().filter_map(|r| r.invoice_id).collect();
+    let mut named: Vec<i64> = explicit.iter().flatten().filter_map(|r| r.invoice_id).collect();
+    // A credit note is locked with the invoices, in id order, and its credit read locked.
+    named.extend(source.credit_note_id);
     let mut book = lock_book(c, org_id, &[source.customer_id], &named)?;
+    let available = match source.credit_note_id {
+        Some(id) => {
+            let note = book
+                .invoices
+                .get(&id)
+                .ok_or_else(|| AppError::not_found("credit note"))?;
+            check_credit_note(note)?;
+            if note.customer_id != source.customer_id || note.currency != source.currency {
+                return Err(AppError::Conflict(
+                    "the credit note changed while it was applied; retry".into(),
+                ));
+            }
+            note.open_minor
+        }
+        None => source.available,
+    };
     let rules = settings(c, org_id)?.allocation_rules;
     let decided = book.allocate(
         source.customer_id,
         source.currency,
-        source.available,
+        available,
         source.reference,
         explicit.as_deref(),
         &rules,
@@ -754,22 +788,13 @@ pub fn apply_credit_note(
     requested: Option<&[AllocationInput]>,
     today: NaiveDate,
 ) -> Result<InvoiceRow, AppError> {
-    let mut note_rows = repo::lock_invoices(c, org_id, &[credit_note_id])?;
-    let note = note_rows.pop().ok_or_else(|| AppError::not_found("credit note"))?;
-    if note.kind != "credit_note" {
-        return Err(AppError::Conflict(
-            "only a credit note can be applied to invoices".into(),
-        ));
-    }
-    if note.status().is_closed_by_decision() {
-        return Err(AppError::Conflict(format!(
-            "the credit note is {}",
-            note.status().as_str()
-        )));
-    }
-    if note.open_minor == 0 {
-        return Err(AppError::Conflict("the credit note is fully applied".into()));
-    }
+    // Read first for its customer; `apply_source` locks it with that customer's invoices
+    // and checks it again.
+    let note = crate::db::repo::invoices::find(c, org_id, credit_note_id).map_err(|e| match e {
+        AppError::NotFound(_) => AppError::not_found("credit note"),
+        other => other,
+    })?;
+    check_credit_note(&note)?;
     let source = Source {
         customer_id: note.customer_id,
         currency: &note.currency,

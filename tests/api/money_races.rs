@@ -17,6 +17,7 @@ both_engines!(
     an_erp_resending_invoices_while_they_are_paid_loses_no_payment,
     concurrent_puts_of_a_new_invoice_create_it_once,
     a_payment_repeated_while_it_is_reversed_is_never_changed_after,
+    a_credit_note_applied_while_the_erp_resends_it,
 );
 
 /// Sends a request from its own task; its status comes back with what was asked.
@@ -298,6 +299,57 @@ async fn a_payment_repeated_while_it_is_reversed_is_never_changed_after(app: Tes
             }
         } else {
             assert_eq!(status, 200, "{what}: {body}");
+        }
+    }
+}
+
+/// A credit note applied while the ERP re-sends it together with the invoices it pays.
+async fn a_credit_note_applied_while_the_erp_resends_it(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let mut handles = Vec::new();
+    for round in 0..10 {
+        let f = app.invoice(&c, &format!("F-{round}"), "50.00", "2026-03-01").await;
+        let cn = app
+            .post(
+                "/v1/invoices",
+                &json!({"customer_id": c, "external_id": format!("CN-{round}"), "kind": "credit_note",
+                        "number": format!("CN-{round}"), "amount": "20.00", "issue_date": "2026-02-01"}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        handles.push(fire(
+            &app,
+            Method::POST,
+            format!("/v1/invoices/{cn}/applications"),
+            json!({"allocations": [{"invoice_id": f, "amount": "20.00"}]}),
+        ));
+        handles.push(fire(
+            &app,
+            Method::POST,
+            "/v1/invoices/batch".into(),
+            json!({"items": [
+                {"external_id": format!("F-{round}"), "customer_id": c, "number": format!("F-{round}"), "amount": "50.00",
+                 "issue_date": "2026-01-01", "due_date": "2026-03-02"},
+                {"external_id": format!("CN-{round}"), "customer_id": c, "kind": "credit_note", "number": format!("CN-{round}"),
+                 "amount": "20.00", "issue_date": "2026-02-02"}]}),
+        ));
+    }
+    for h in handles {
+        let (what, status, body) = h.await.expect("join");
+        assert!((200..300).contains(&status), "{what}: {status} {body}");
+        if what.contains("batch") {
+            let results = body["results"].as_array().cloned().unwrap_or_default();
+            assert!(
+                results.len() == 2
+                    && results
+                        .iter()
+                        .all(|r| matches!(r["status"].as_str(), Some("updated" | "unchanged"))),
+                "{what}: {body}"
+            );
         }
     }
 }

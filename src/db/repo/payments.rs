@@ -403,6 +403,37 @@ pub fn lock_open_invoices_of_customers(
     Ok(found)
 }
 
+/// The open invoices and debit notes of these customers together with the invoices named
+/// by id (of any kind or state), locked on PostgreSQL in one statement in id order: a
+/// posting that names a credit note or an invoice besides a customer's open ones takes
+/// its locks in the same order as every other locking read of invoices, so it cannot
+/// deadlock with them (locking the named rows in a statement of their own did, against an
+/// ERP re-sending them in a batch).
+pub fn lock_open_invoices_of_customers_and(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+    named: &[i64],
+) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
+    use crate::db::repo::invoices::InvoiceRow;
+    let rows: Vec<InvoiceRow> = locked!(
+        conn,
+        invoices::table
+            .filter(invoices::org_id.eq(org_id))
+            .filter(
+                invoices::customer_id
+                    .eq_any(customer_ids)
+                    .and(invoices::open_minor.gt(0))
+                    .and(invoices::kind.ne("credit_note"))
+                    .or(invoices::id.eq_any(named)),
+            )
+            .order(invoices::id.asc())
+            .select(InvoiceRow::as_select()),
+        |q, c| q.load(c)
+    )?;
+    Ok(rows)
+}
+
 /// Re-derives balances from the live allocations, set-based: each listed invoice's open
 /// amount, status and paid date; each listed credit note's open (unapplied) amount; each
 /// listed payment's allocated amount and status. The tables' CHECK constraints make any
