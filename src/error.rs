@@ -70,6 +70,11 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL aborted the transaction to resolve a deadlock or a serialization
+    /// conflict: nothing of it was written and it can run again (`db::write_transaction`
+    /// does, a few times, before answering 503).
+    #[error("concurrent update: {0}")]
+    Contention(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -103,7 +108,9 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported content type"),
             AppError::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),
             AppError::Validation(_) => ("validation", "The request is not valid"),
-            AppError::Unavailable(_) => ("unavailable", "The service is temporarily unavailable"),
+            AppError::Unavailable(_) | AppError::Contention(_) => {
+                ("unavailable", "The service is temporarily unavailable")
+            }
             AppError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -125,7 +132,9 @@ impl AppError {
                 "An unexpected error occurred; it has been logged with this request's id.".to_string(),
                 None,
             ),
-            AppError::Unavailable(_) => ("The database is busy or unreachable; retry shortly.".to_string(), None),
+            AppError::Unavailable(_) | AppError::Contention(_) => {
+                ("The database is busy or unreachable; retry shortly.".to_string(), None)
+            }
             AppError::BadRequest(m)
             | AppError::Unauthorized(m)
             | AppError::Forbidden(m)
@@ -159,7 +168,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Contention(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -167,7 +176,9 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         match self {
             AppError::Internal(message) => tracing::error!(error = %message, "internal error"),
-            AppError::Unavailable(message) => tracing::warn!(error = %message, "unavailable"),
+            AppError::Unavailable(message) | AppError::Contention(message) => {
+                tracing::warn!(error = %message, "unavailable")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -184,7 +195,7 @@ impl ResponseError for AppError {
                     response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"recaudo\""));
                 }
             }
-            AppError::Unavailable(_) => {
+            AppError::Unavailable(_) | AppError::Contention(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
@@ -193,10 +204,22 @@ impl ResponseError for AppError {
     }
 }
 
+/// Whether PostgreSQL aborted the transaction to break a deadlock or for a serialization
+/// failure (then nothing of it was written).
+pub fn lost_a_race(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match err {
+            ref e if lost_a_race(e) => AppError::Contention(e.to_string()),
             Error::NotFound => AppError::NotFound("resource not found".into()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict(format!(
                 "a resource with the same key already exists ({})",
@@ -210,17 +233,11 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
                 AppError::BadRequest("text values must not contain NUL (0x00) characters".into())
             }
-            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
-                AppError::Unavailable("concurrent update, retry".into())
-            }
             Error::DatabaseError(_, info) if info.message().contains("CHECK constraint failed") => {
                 AppError::Conflict(format!(
                     "the change would break a balance invariant and was not applied ({})",
                     info.message()
                 ))
-            }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                AppError::Unavailable("concurrent update, retry".into())
             }
             Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
                 AppError::Unavailable("database is locked".into())

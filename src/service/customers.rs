@@ -77,7 +77,7 @@ pub fn upsert_one(
     input.external_id = Some(external_id.to_string());
     let data = input.validate().map_err(AppError::Validation)?;
     write_transaction(conn, |c| {
-        let written = upsert_valid(c, org_id, vec![(0, data)])?;
+        let written = upsert_valid(c, org_id, &[(0, data.clone())])?;
         let (_, _, outcome, id) = written
             .into_iter()
             .next()
@@ -108,7 +108,7 @@ pub fn upsert_batch(
             Err(e) => results[index] = Some(BatchItemResult::error(index, claimed, &e)),
         }
     }
-    let written = write_transaction(conn, |c| upsert_valid(c, org_id, valid))?;
+    let written = write_transaction(conn, |c| upsert_valid(c, org_id, &valid))?;
     for (index, key, outcome, id) in written {
         results[index] = Some(BatchItemResult::written(index, key, outcome, Kind::Customer.encode(id)));
     }
@@ -121,7 +121,7 @@ pub fn upsert_batch(
 fn upsert_valid(
     c: &mut DbConnection,
     org_id: i64,
-    valid: Vec<(usize, CustomerData)>,
+    valid: &[(usize, CustomerData)],
 ) -> Result<Vec<(usize, String, UpsertOutcome, i64)>, AppError> {
     let keys: Vec<&str> = valid.iter().filter_map(|(_, d)| d.external_id.as_deref()).collect();
     let existing: HashMap<String, CustomerRow> = repo::find_by_external_ids(c, org_id, &keys)?
@@ -130,7 +130,7 @@ fn upsert_valid(
         .collect();
     let mut to_write = Vec::with_capacity(valid.len());
     let mut outcomes = Vec::with_capacity(valid.len());
-    for (index, data) in &valid {
+    for (index, data) in valid {
         let key = data.external_id.clone().unwrap_or_default();
         let outcome = match existing.get(&key) {
             None => UpsertOutcome::Created,

@@ -209,7 +209,7 @@ pub fn upsert_one(
     write_transaction(conn, |c| {
         let dir = load_directory(c, org_id, &[&input])?;
         let data = validate(&dir, &input)?;
-        let mut written = upsert_valid(c, org_id, vec![(0, data)], today)?;
+        let mut written = upsert_valid(c, org_id, &[(0, data.clone())], today)?;
         let (_, _, result) = written.pop().ok_or_else(|| AppError::internal("empty upsert result"))?;
         let (outcome, id) = result?;
         Ok((outcome, repo::find(c, org_id, id)?))
@@ -258,7 +258,7 @@ pub fn upsert_batch(
         }
     }
     drop((dir, keys));
-    let written = write_transaction(conn, |c| upsert_valid(c, org_id, valid, today))?;
+    let written = write_transaction(conn, |c| upsert_valid(c, org_id, &valid, today))?;
     for (index, key, result) in written {
         results[index] = Some(match result {
             Ok((outcome, id)) => BatchItemResult::written(index, key, outcome, Kind::Invoice.encode(id)),
@@ -277,10 +277,10 @@ type ItemResult = (usize, String, ItemOutcome);
 fn upsert_valid(
     c: &mut DbConnection,
     org_id: i64,
-    valid: Vec<(usize, InvoiceData)>,
+    valid: &[(usize, InvoiceData)],
     today: NaiveDate,
 ) -> Result<Vec<ItemResult>, AppError> {
-    let (mut outcomes, raced) = upsert_pass(c, org_id, &valid, today)?;
+    let (mut outcomes, raced) = upsert_pass(c, org_id, valid, today)?;
     if raced.is_empty() {
         return Ok(outcomes);
     }

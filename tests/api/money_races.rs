@@ -18,6 +18,7 @@ both_engines!(
     concurrent_puts_of_a_new_invoice_create_it_once,
     a_payment_repeated_while_it_is_reversed_is_never_changed_after,
     a_credit_note_applied_while_the_erp_resends_it,
+    a_transaction_aborted_by_a_deadlock_runs_again,
 );
 
 /// Sends a request from its own task; its status comes back with what was asked.
@@ -352,4 +353,54 @@ async fn a_credit_note_applied_while_the_erp_resends_it(app: TestApp) {
             );
         }
     }
+}
+
+/// Two transactions that lock the same two rows in opposite orders: PostgreSQL aborts one
+/// to break the deadlock, and `write_transaction` runs it again, so both succeed. (On
+/// SQLite write transactions take turns and never deadlock.)
+async fn a_transaction_aborted_by_a_deadlock_runs_again(app: TestApp) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use diesel::RunQueryDsl;
+    use recaudo::db::DbConnection;
+
+    app.customer("C-1").await;
+    app.customer("C-2").await;
+    let is_pg = matches!(app.engine, crate::helpers::Engine::Postgres);
+    let barrier = Arc::new(Barrier::new(2));
+    let attempts = Arc::new(AtomicU32::new(0));
+    let lock = |c: &mut DbConnection, key: &str| -> Result<(), diesel::result::Error> {
+        if let DbConnection::Pg(pg) = c {
+            diesel::sql_query(format!(
+                "SELECT id FROM customers WHERE external_id = '{key}' FOR UPDATE"
+            ))
+            .execute(pg)?;
+        }
+        Ok(())
+    };
+    let workers: Vec<_> = [("C-1", "C-2"), ("C-2", "C-1")]
+        .into_iter()
+        .map(|(first, second)| {
+            let (pool, barrier, attempts) = (app.state.pool.clone(), barrier.clone(), attempts.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get().expect("connection");
+                let mut mine = 0;
+                recaudo::db::write_transaction(&mut conn, |c| {
+                    mine += 1;
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    lock(c, first)?;
+                    if is_pg && mine == 1 {
+                        barrier.wait();
+                    }
+                    lock(c, second)
+                })
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("join").expect("both transactions commit");
+    }
+    let expected = if is_pg { 3 } else { 2 };
+    assert_eq!(attempts.load(Ordering::SeqCst), expected, "one of the two ran again");
 }
