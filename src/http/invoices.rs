@@ -299,7 +299,8 @@ pub async fn list(
 /// Change some fields of an invoice (JSON merge patch).
 ///
 /// Changing the amount of an invoice with payments applied keeps what was applied; a new
-/// amount below it is refused with 409.
+/// amount below it is refused with 409, and so is a new customer, currency or kind
+/// (invoice or debit note against credit note) once money is applied to or from it.
 #[utoipa::path(patch, path = "/v1/invoices/{id}", tag = "invoices",
     params(("id" = String, Path, description = "Invoice id"),
            ("If-Match" = Option<String>, Header, description = "Expected version; a mismatch is 412")),
@@ -329,6 +330,8 @@ pub async fn patch(
 }
 
 /// Create or replace an invoice by the ERP's key.
+///
+/// A replacement follows the rules of `PATCH /v1/invoices/{id}` for money already applied.
 #[utoipa::path(put, path = "/v1/invoices/by-external-id/{external_id}", tag = "invoices",
     params(("external_id" = String, Path, description = "The ERP's document key")),
     request_body = InvoiceInput,

@@ -130,6 +130,16 @@ fn planned_change(
             "payments or credits are applied to this invoice: its customer and currency cannot change".into(),
         ));
     }
+    // Money applied to an invoice would turn into credit the customer can spend (and a
+    // credit note's applications into money owed) if the kind changed under it.
+    let was_credit = current.kind == "credit_note";
+    if applied > 0 && was_credit != (data.kind == "credit_note") {
+        return Err(AppError::Conflict(if was_credit {
+            "this credit note is applied to invoices: it cannot become an invoice".into()
+        } else {
+            "payments or credits are applied to this invoice: it cannot become a credit note".into()
+        }));
+    }
     let open =
         open_after_amount_change(current.amount_minor, current.open_minor, data.amount_minor).ok_or_else(|| {
             AppError::Conflict("the new amount is below what has already been applied to the invoice".into())

@@ -10,6 +10,7 @@ both_engines!(
     batch_upsert_resolves_customers_and_isolates_bad_items,
     a_batch_of_several_statements_gives_each_item_its_own_row,
     amount_changes_respect_what_was_applied,
+    a_document_with_money_applied_keeps_its_kind,
     cancel_and_write_off_need_a_manager_and_a_reason,
     statement_ages_open_items_per_currency,
 );
@@ -257,6 +258,61 @@ async fn amount_changes_respect_what_was_applied(app: TestApp) {
     assert_eq!(read.body["amount"], "150.00");
     assert_eq!(read.body["status"], "cancelled");
     assert_eq!(read.body["open_amount"], "0.00");
+}
+
+async fn a_document_with_money_applied_keeps_its_kind(app: TestApp) {
+    let c = app.customer("C-A").await;
+    let paid = app.invoice(&c, "F-A", "50.00", "2026-02-01").await;
+    let untouched = app.invoice(&c, "F-B", "40.00", "2026-03-01").await;
+    app.post(
+        "/v1/payments",
+        &json!({"customer_id": c, "amount": "30.00", "allocations": [{"invoice_id": paid, "amount": "30.00"}]}),
+    )
+    .await
+    .expect(201);
+    let r = app
+        .patch(&format!("/v1/invoices/{paid}"), &json!({"kind": "credit_note"}))
+        .await
+        .expect_problem(409);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot become a credit note")),
+        "{}",
+        r.body
+    );
+    app.put(
+        "/v1/invoices/by-external-id/F-A",
+        &json!({"customer_id": c, "kind": "credit_note", "number": "F-A", "amount": "50.00", "issue_date": "2026-01-01"}),
+    )
+    .await
+    .expect_problem(409);
+    let still = app.get(&format!("/v1/invoices/{paid}")).await.expect(200).body;
+    assert_eq!(
+        (still["kind"].as_str(), still["open_amount"].as_str()),
+        (Some("invoice"), Some("20.00"))
+    );
+
+    // A credit note that gave credit stays one; a document nothing is applied to may change.
+    let note = app.credit_note(&c, "CN-1", "10.00").await;
+    app.post(
+        &format!("/v1/invoices/{note}/applications"),
+        &json!({"allocations": [{"invoice_id": untouched, "amount": "10.00"}]}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &format!("/v1/invoices/{note}"),
+        &json!({"kind": "invoice", "due_date": "2026-04-01"}),
+    )
+    .await
+    .expect_problem(409);
+    let fresh = app.invoice(&c, "F-C", "25.00", "2026-03-01").await;
+    let r = app
+        .patch(&format!("/v1/invoices/{fresh}"), &json!({"kind": "debit_note"}))
+        .await
+        .expect(200);
+    assert_eq!(r.body["kind"], "debit_note");
 }
 
 async fn cancel_and_write_off_need_a_manager_and_a_reason(app: TestApp) {
