@@ -303,11 +303,21 @@ where
         match transaction_once(conn, nested, &mut f) {
             Err(err) if retries && attempt < CONTENTION_ATTEMPTS && err.is_contention() => {
                 tracing::info!(attempt, "transaction aborted by a concurrent one; running it again");
+                // Run again at once, the aborted transaction can take its first lock back
+                // before the survivor gets it and deadlock with it a second time (seen under
+                // load); a random pause lets the survivor finish first.
+                std::thread::sleep(contention_pause(attempt));
                 attempt += 1;
             }
             outcome => return outcome,
         }
     }
+}
+
+/// The pause before running an aborted transaction again: random, growing with the attempt.
+fn contention_pause(attempt: u32) -> Duration {
+    use rand::Rng;
+    Duration::from_millis(rand::rng().random_range(5..=25) * u64::from(attempt))
 }
 
 fn transaction_once<T, E>(

@@ -401,6 +401,10 @@ async fn a_transaction_aborted_by_a_deadlock_runs_again(app: TestApp) {
     for w in workers {
         w.await.expect("join").expect("both transactions commit");
     }
-    let expected = if is_pg { 3 } else { 2 };
-    assert_eq!(attempts.load(Ordering::SeqCst), expected, "one of the two ran again");
+    let attempts = attempts.load(Ordering::SeqCst);
+    if is_pg {
+        assert!(attempts >= 3, "one of the two ran again: {attempts} attempts");
+    } else {
+        assert_eq!(attempts, 2);
+    }
 }

@@ -11,6 +11,7 @@ both_engines!(
     idempotency_key_replays_the_first_response,
     unapplied_cash_is_applied_later_and_can_be_unapplied,
     reversal_reopens_invoices_and_cannot_happen_twice,
+    a_bounced_payment_reopens_a_written_off_invoice,
     credit_notes_are_applied_like_payments,
     batch_posts_payments_with_per_item_results,
     put_by_external_id_repeats_safely,
@@ -399,6 +400,61 @@ async fn reversal_reopens_invoices_and_cannot_happen_twice(app: TestApp) {
             .as_array()
             .map(Vec::len),
         Some(1)
+    );
+}
+
+/// 20.00 paid, the other 30.00 written off, then the payment bounces: the customer owes
+/// the 20.00 again, so the invoice is open to collection (and in the aging) with its
+/// write-off kept.
+async fn a_bounced_payment_reopens_a_written_off_invoice(app: TestApp) {
+    let c = app.customer("C-1").await;
+    let a = app.invoice(&c, "A", "50.00", "2026-01-31").await;
+    let p = app
+        .post(
+            "/v1/payments",
+            &json!({"customer_id": c, "amount": "20.00", "method": "cheque"}),
+        )
+        .await
+        .expect(201);
+    let pid = p.body["id"].as_str().expect("id").to_string();
+    app.post(
+        &format!("/v1/invoices/{a}/write-off"),
+        &json!({"reason": "small balance"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(open_amount(&app, &a).await, ("0.00".into(), "written_off".into()));
+    app.post(
+        &format!("/v1/payments/{pid}/reverse"),
+        &json!({"reason": "cheque bounced"}),
+    )
+    .await
+    .expect(200);
+    let inv = app.get(&format!("/v1/invoices/{a}")).await.expect(200).body;
+    assert_eq!(
+        (
+            inv["open_amount"].as_str(),
+            inv["written_off_amount"].as_str(),
+            inv["status"].as_str()
+        ),
+        (Some("20.00"), Some("30.00"), Some("partially_paid")),
+        "{inv}"
+    );
+    let s = app.get(&format!("/v1/customers/{c}/statement")).await.expect(200).body;
+    assert_eq!(s["totals"][0]["balance"], "20.00", "{s}");
+    // Open again, it takes the next payment.
+    app.post("/v1/payments", &json!({"customer_id": c, "amount": "20.00"}))
+        .await
+        .expect(201);
+    let inv = app.get(&format!("/v1/invoices/{a}")).await.expect(200).body;
+    assert_eq!(
+        (
+            inv["open_amount"].as_str(),
+            inv["written_off_amount"].as_str(),
+            inv["status"].as_str()
+        ),
+        (Some("0.00"), Some("30.00"), Some("paid")),
+        "{inv}"
     );
 }
 

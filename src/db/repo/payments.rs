@@ -466,7 +466,9 @@ fn run_by_ids<S: IdsStatement>(conn: &mut DbConnection, at: NaiveDateTime, ids: 
 // invoices, `EXPLAIN ANALYZE`; over a payment run, 1 055 against 1 333–1 368 buffers a
 // group's update, in about the same time: the update's cost is its index maintenance).
 
-/// Invoices' open amount, status and paid date from their live allocations.
+/// Invoices' open amount, status and paid date from their live allocations. A written-off
+/// invoice that money is taken back from (a reversed or unapplied payment) is open again
+/// for what is owed, its write-off kept; a cancelled one has nothing applied to it.
 struct InvoiceBalances;
 
 impl IdsStatement for InvoiceBalances {
@@ -474,12 +476,14 @@ impl IdsStatement for InvoiceBalances {
         "UPDATE invoices SET
             open_minor = n.open_minor,
             status = CASE
-                WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.status
+                WHEN invoices.status = 'cancelled' THEN invoices.status
+                WHEN invoices.status = 'written_off' AND n.open_minor = 0 THEN invoices.status
                 WHEN n.open_minor = 0 THEN 'paid'
                 WHEN n.open_minor < invoices.amount_minor THEN 'partially_paid'
                 ELSE 'open' END,
             paid_on = CASE
-                WHEN invoices.status IN ('cancelled', 'written_off') THEN invoices.paid_on
+                WHEN invoices.status = 'cancelled' THEN invoices.paid_on
+                WHEN invoices.status = 'written_off' AND n.open_minor = 0 THEN invoices.paid_on
                 WHEN n.open_minor = 0 THEN COALESCE(invoices.paid_on, n.last_applied)
                 ELSE NULL END,
             version = invoices.version + 1,
