@@ -299,3 +299,32 @@ impl Violations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_string()))
+    }
+
+    #[test]
+    fn only_deadlocks_and_serialization_failures_are_lost_races() {
+        let deadlock = database_error(DatabaseErrorKind::Unknown, "deadlock detected");
+        let serialization = database_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access due to concurrent update",
+        );
+        let check = database_error(DatabaseErrorKind::CheckViolation, "violates check constraint");
+        assert!(lost_a_race(&deadlock) && lost_a_race(&serialization));
+        assert!(!lost_a_race(&check) && !lost_a_race(&Error::NotFound));
+        assert!(matches!(AppError::from(deadlock), AppError::Contention(_)));
+        assert!(matches!(AppError::from(check), AppError::Conflict(_)));
+        assert_eq!(
+            AppError::Contention("x".into()).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
