@@ -10,8 +10,9 @@
 //! otherwise it is posted with the group and its answer stored in the same transaction.
 //! A request arriving while no group is being posted is posted at once, in a group of its
 //! own: grouping adds no wait, it only gathers what queued during the previous commit. If a
-//! group's transaction fails (a deadlock, a constraint a payment breaks, a key or external
-//! id that a concurrent request stored first, a lost connection), nothing of it was written
+//! group's transaction fails (a constraint a payment breaks, a key or external id that a
+//! concurrent request stored first, a lost connection, a deadlock that `write_transaction`'s
+//! attempts did not get past), nothing of it was written
 //! and each of its payments is posted alone, so one bad payment cannot fail its neighbours
 //! and no payment is posted twice.
 
