@@ -173,7 +173,10 @@ fn execute(
             break;
         }
         let examined_before = summary.invoices_examined;
+        // A chunk that PostgreSQL aborts (a deadlock) runs again from this summary.
+        let summary_before = summary.clone();
         let covered = write_transaction(c, |c| {
+            summary = summary_before.clone();
             let covered = run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut summary)?;
             // Invoices in an active plan are skipped above; their overdue instalments are
             // chased here.
