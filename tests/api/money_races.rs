@@ -1,7 +1,11 @@
-//! Every kind of money movement on one customer's account at once: new payments,
-//! reversals, unapplied allocations, re-applied cash, a credit note, a write-off and an ERP
-//! re-sending an invoice. Each request either happens whole or is refused with a problem,
-//! and afterwards every cent is accounted for.
+//! Money movements racing each other. First every kind at once on one customer's account
+//! (new payments, reversals, unapplied allocations, re-applied cash, a credit note, a
+//! write-off, a cancellation and an ERP re-sending an invoice): each request either happens
+//! whole or is refused with a problem, and afterwards every cent is accounted for. Then
+//! one race at a time, each of which lost money or answered 503 on PostgreSQL before its
+//! fix: an ERP re-sending invoices while they are paid, concurrent PUTs of one new
+//! invoice, a repeated payment racing its reversal, a credit note applied while the ERP
+//! re-sends it, and two transactions deadlocking.
 
 use std::collections::HashMap;
 
