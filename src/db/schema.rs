@@ -111,6 +111,7 @@ diesel::table! {
         risk_computed_on -> Nullable<Date>,
         updated_at -> Timestamp,
         strategy_hold_since -> Nullable<Date>,
+        risk_baseline_on -> Nullable<Date>,
     }
 }
 

@@ -373,6 +373,30 @@ pub fn worsened<'a>(previous: &[Signal], current: &'a [Signal]) -> Vec<&'a Signa
         .collect()
 }
 
+/// The signals a proactive check-in is due for on `as_of` (P13): those [`worsened`] since
+/// the previous assessment, once the customer's baseline (`baseline_on`, the day of its
+/// first assessment with history) is from an earlier day. What already fires on that first
+/// day is where the customer stands, not a change: importing an existing book, whose first
+/// assessments find four customers in five with a warning sign, creates no tasks, and
+/// neither do a new customer's first invoices.
+pub fn check_in_signals<'a>(
+    baseline_on: Option<NaiveDate>,
+    as_of: NaiveDate,
+    previous: &[Signal],
+    current: &'a [Signal],
+) -> Vec<&'a Signal> {
+    match baseline_on {
+        Some(day) if day < as_of => worsened(previous, current),
+        _ => Vec::new(),
+    }
+}
+
+/// The baseline day to store after an assessment on `as_of`: the stored one, or this day
+/// if this is the first assessment with history.
+pub fn baseline_after(stored: Option<NaiveDate>, has_history: bool, as_of: NaiveDate) -> Option<NaiveDate> {
+    stored.or(has_history.then_some(as_of))
+}
+
 /// Whether the assessment puts the account at risk (the `at_risk` flag): class D or E, or
 /// one of the behaviour-change signals fires.
 pub fn at_risk(a: &RiskAssessment) -> bool {
@@ -584,5 +608,33 @@ mod tests {
             [0, 14, 15, 29, 30, 49, 50, 69, 70, 100].map(class_of),
             ["A", "A", "B", "B", "C", "C", "D", "D", "E", "E"]
         );
+    }
+
+    #[test]
+    fn signals_firing_on_the_first_day_with_history_are_the_baseline() {
+        let today = d("2026-11-23");
+        let yesterday = d("2026-11-22");
+        let clean = assess(&RiskHistory::default(), today);
+        let bad = assess(
+            &RiskHistory {
+                broken_promises: 1,
+                ..Default::default()
+            },
+            today,
+        );
+        // No assessment with history before: this one sets the baseline, no task.
+        assert!(check_in_signals(None, today, &clean.signals, &bad.signals).is_empty());
+        assert_eq!(baseline_after(None, bad.has_history, today), Some(today));
+        assert_eq!(baseline_after(None, false, today), None, "no history, no baseline");
+        // The same day as the baseline (the rest of an import): still where it stands.
+        assert!(check_in_signals(Some(today), today, &clean.signals, &bad.signals).is_empty());
+        // A later day: a signal that starts firing is a reason to call.
+        let due = check_in_signals(Some(yesterday), today, &clean.signals, &bad.signals);
+        assert_eq!(
+            due.iter().map(|s| s.signal.as_str()).collect::<Vec<_>>(),
+            ["broken_promises"]
+        );
+        assert!(check_in_signals(Some(yesterday), today, &bad.signals, &bad.signals).is_empty());
+        assert_eq!(baseline_after(Some(yesterday), true, today), Some(yesterday), "kept");
     }
 }

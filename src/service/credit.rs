@@ -105,6 +105,7 @@ fn snapshot_unchanged(stored: &SnapshotRow, computed: &SnapshotValues) -> bool {
         && stored.risk_signals == computed.risk_signals
         && stored.risk_computed_on == computed.risk_computed_on
         && stored.strategy_hold_since == computed.strategy_hold_since
+        && stored.risk_baseline_on == computed.risk_baseline_on
 }
 
 /// Computes the credit and risk state of customers (any number; read in chunks).
@@ -376,7 +377,8 @@ fn compute_chunk(
 
 /// Recomputes and stores the credit and risk state of some customers: exposures,
 /// snapshots, hold status (with `credit.hold_placed` / `credit.hold_released` events),
-/// risk score, class and flags, and a check-in task when a signal starts firing.
+/// risk score, class and flags, and a check-in task when a signal starts firing after the
+/// customer's baseline day (`risk::check_in_signals`).
 pub fn refresh_customers(
     c: &mut DbConnection,
     org_id: i64,
@@ -490,8 +492,9 @@ fn persist(
                 }),
             ));
         }
+        let stored_baseline = x.snapshot.as_ref().and_then(|s| s.risk_baseline_on);
         if x.assessment.has_history {
-            let worse = risk::worsened(&previous_signals, &x.assessment.signals);
+            let worse = risk::check_in_signals(stored_baseline, as_of, &previous_signals, &x.assessment.signals);
             if !worse.is_empty() {
                 let names: Vec<&str> = worse.iter().map(|s| s.signal.as_str()).collect();
                 let title = format!(
@@ -532,6 +535,7 @@ fn persist(
             risk_computed_on: Some(as_of),
             updated_at: at,
             strategy_hold_since: x.facts.strategy_hold_since,
+            risk_baseline_on: risk::baseline_after(stored_baseline, x.assessment.has_history, as_of),
         };
         if !x
             .snapshot
@@ -1162,6 +1166,7 @@ mod tests {
             risk_computed_on: NaiveDate::from_ymd_opt(2026, 12, 6),
             updated_at: at() - chrono::Days::new(1),
             strategy_hold_since: None,
+            risk_baseline_on: NaiveDate::from_ymd_opt(2026, 11, 30),
         }
     }
 
@@ -1178,6 +1183,7 @@ mod tests {
             risk_computed_on: r.risk_computed_on,
             updated_at: at(),
             strategy_hold_since: r.strategy_hold_since,
+            risk_baseline_on: r.risk_baseline_on,
         }
     }
 
@@ -1199,6 +1205,7 @@ mod tests {
             |v| v.risk_signals = "[{\"signal\":\"slower_payment\"}]".into(),
             |v| v.risk_computed_on = NaiveDate::from_ymd_opt(2026, 12, 7),
             |v| v.strategy_hold_since = NaiveDate::from_ymd_opt(2026, 12, 1),
+            |v| v.risk_baseline_on = None,
         ];
         for change in changes {
             let mut v = values_of(&stored);

@@ -14,6 +14,7 @@ both_engines!(
     hold_is_placed_and_released_automatically_when_money_moves,
     manual_release_by_a_manager,
     risk_endpoint_on_a_crafted_history_and_risk_filters,
+    imported_history_is_the_risk_baseline,
     roles_and_tenancy,
     payments_queue_the_recomputation_and_reads_settle_it,
     a_recomputation_removes_only_entries_no_writer_moved,
@@ -546,6 +547,59 @@ async fn manual_release_by_a_manager(app: TestApp) {
     .expect_problem(409);
 }
 
+/// A customer loaded with a history of paying late: its first assessment shows the risk
+/// (signals, class, the at-risk flag) but creates no check-in task, since nothing changed;
+/// a signal that starts firing on a later day does.
+async fn imported_history_is_the_risk_baseline(app: TestApp) {
+    let c = app.customer("C-1").await;
+    app.patch(
+        &format!("/v1/customers/{c}"),
+        &json!({"collector": "marta", "credit_limit": "10000.00"}),
+    )
+    .await
+    .expect(200);
+    for (n, (issued, dtp)) in [(200, 5), (190, 5), (150, 12), (140, 12), (60, 25), (50, 25)]
+        .into_iter()
+        .enumerate()
+    {
+        let number = format!("F-{n}");
+        invoice(&app, &c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
+        pay(&app, &c, "100.00", &days_ago(issued - dtp), &number).await;
+    }
+    invoice(&app, &c, "OPEN-1", "500.00", &days_ago(5), &days_ahead(25)).await;
+    let risk = app.get(&format!("/v1/customers/{c}/risk")).await.expect(200).body;
+    assert_eq!(risk["flags"]["at_risk"], true, "{risk}");
+    let check_ins = |tasks: &Value| -> Vec<String> {
+        tasks["items"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|x| x["kind"] == "risk_check_in")
+                    .filter_map(|x| x["title"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let tasks = app.get(&format!("/v1/tasks?customer_id={c}")).await.expect(200).body;
+    assert_eq!(
+        check_ins(&tasks),
+        Vec::<String>::new(),
+        "the first day is the baseline: {tasks}"
+    );
+
+    // Tomorrow the exposure is over a lowered limit: that is a change, and a call is due.
+    app.patch(&format!("/v1/customers/{c}"), &json!({"credit_limit": "100.00"}))
+        .await
+        .expect(200);
+    app.post("/v1/credit-evaluations", &json!({"as_of": days_ahead(1)}))
+        .await
+        .expect(200);
+    let tasks = app.get(&format!("/v1/tasks?customer_id={c}")).await.expect(200).body;
+    let titles = check_ins(&tasks);
+    assert_eq!(titles.len(), 1, "{tasks}");
+    assert!(titles[0].contains("credit limit"), "{titles:?}");
+}
+
 async fn risk_endpoint_on_a_crafted_history_and_risk_filters(app: TestApp) {
     let c = app.customer("C-1").await;
     app.patch(&format!("/v1/customers/{c}"), &json!({"collector": "marta"}))
@@ -559,6 +613,14 @@ async fn risk_endpoint_on_a_crafted_history_and_risk_filters(app: TestApp) {
         let number = format!("F-{n}");
         invoice(&app, &c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
         pay(&app, &c, "100.00", &days_ago(issued - dtp), &number).await;
+        if n == 1 {
+            // Assessed yesterday with the first two paid on time: the baseline the later
+            // slowdown is a change from (signals already firing on the day of the first
+            // assessment create no check-in; see `imported_history_is_the_risk_baseline`).
+            app.post("/v1/credit-evaluations", &json!({"as_of": days_ago(1)}))
+                .await
+                .expect(200);
+        }
     }
     let risk = app.get(&format!("/v1/customers/{c}/risk")).await.expect(200).body;
     let signal = |name: &str| {

@@ -33,6 +33,8 @@ pub struct SnapshotRow {
     pub risk_computed_on: Option<NaiveDate>,
     pub updated_at: NaiveDateTime,
     pub strategy_hold_since: Option<NaiveDate>,
+    /// The day of the first assessment with history (see `risk::check_in_signals`).
+    pub risk_baseline_on: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -72,6 +74,8 @@ pub struct SnapshotValues {
     pub risk_computed_on: Option<NaiveDate>,
     pub updated_at: NaiveDateTime,
     pub strategy_hold_since: Option<NaiveDate>,
+    /// The day of the first assessment with history (see `risk::check_in_signals`).
+    pub risk_baseline_on: Option<NaiveDate>,
 }
 
 pub fn snapshot(c: &mut DbConnection, customer_id: i64) -> Result<Option<SnapshotRow>, AppError> {
@@ -200,6 +204,7 @@ pub fn upsert_snapshots(c: &mut DbConnection, rows: &[SnapshotValues]) -> Result
                 customer_credit::risk_computed_on.eq(excluded(customer_credit::risk_computed_on)),
                 customer_credit::updated_at.eq(excluded(customer_credit::updated_at)),
                 customer_credit::strategy_hold_since.eq(excluded(customer_credit::strategy_hold_since)),
+                customer_credit::risk_baseline_on.eq(excluded(customer_credit::risk_baseline_on)),
             ))
             .execute(c))?;
     }

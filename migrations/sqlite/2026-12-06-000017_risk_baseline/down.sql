@@ -1,0 +1,1 @@
+ALTER TABLE customer_credit DROP COLUMN risk_baseline_on;
