@@ -547,6 +547,25 @@ async fn manual_release_by_a_manager(app: TestApp) {
     .expect_problem(409);
 }
 
+/// Six invoices of 100.00 on terms of 10 days, paid in 5, 5, then 12, 12, then 25, 25 days.
+/// With `baseline_first`, the customer is assessed as of yesterday after the first two (paid
+/// on time): the baseline the later slowdown is a change from.
+async fn slowing_payer_history(app: &TestApp, c: &str, baseline_first: bool) {
+    for (n, (issued, dtp)) in [(200, 5), (190, 5), (150, 12), (140, 12), (60, 25), (50, 25)]
+        .into_iter()
+        .enumerate()
+    {
+        let number = format!("F-{n}");
+        invoice(app, c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
+        pay(app, c, "100.00", &days_ago(issued - dtp), &number).await;
+        if baseline_first && n == 1 {
+            app.post("/v1/credit-evaluations", &json!({"as_of": days_ago(1)}))
+                .await
+                .expect(200);
+        }
+    }
+}
+
 /// A customer loaded with a history of paying late: its first assessment shows the risk
 /// (signals, class, the at-risk flag) but creates no check-in task, since nothing changed;
 /// a signal that starts firing on a later day does.
@@ -558,14 +577,7 @@ async fn imported_history_is_the_risk_baseline(app: TestApp) {
     )
     .await
     .expect(200);
-    for (n, (issued, dtp)) in [(200, 5), (190, 5), (150, 12), (140, 12), (60, 25), (50, 25)]
-        .into_iter()
-        .enumerate()
-    {
-        let number = format!("F-{n}");
-        invoice(&app, &c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
-        pay(&app, &c, "100.00", &days_ago(issued - dtp), &number).await;
-    }
+    slowing_payer_history(&app, &c, false).await;
     invoice(&app, &c, "OPEN-1", "500.00", &days_ago(5), &days_ahead(25)).await;
     let risk = app.get(&format!("/v1/customers/{c}/risk")).await.expect(200).body;
     assert_eq!(risk["flags"]["at_risk"], true, "{risk}");
@@ -605,23 +617,7 @@ async fn risk_endpoint_on_a_crafted_history_and_risk_filters(app: TestApp) {
     app.patch(&format!("/v1/customers/{c}"), &json!({"collector": "marta"}))
         .await
         .expect(200);
-    // Terms of 10 days; days to pay 5, 5, then 12, 12, then 25, 25.
-    for (n, (issued, dtp)) in [(200, 5), (190, 5), (150, 12), (140, 12), (60, 25), (50, 25)]
-        .into_iter()
-        .enumerate()
-    {
-        let number = format!("F-{n}");
-        invoice(&app, &c, &number, "100.00", &days_ago(issued), &days_ago(issued - 10)).await;
-        pay(&app, &c, "100.00", &days_ago(issued - dtp), &number).await;
-        if n == 1 {
-            // Assessed yesterday with the first two paid on time: the baseline the later
-            // slowdown is a change from (signals already firing on the day of the first
-            // assessment create no check-in; see `imported_history_is_the_risk_baseline`).
-            app.post("/v1/credit-evaluations", &json!({"as_of": days_ago(1)}))
-                .await
-                .expect(200);
-        }
-    }
+    slowing_payer_history(&app, &c, true).await;
     let risk = app.get(&format!("/v1/customers/{c}/risk")).await.expect(200).body;
     let signal = |name: &str| {
         risk["signals"]
