@@ -75,9 +75,9 @@ pub fn upsert_one(
         ));
     }
     input.external_id = Some(external_id.to_string());
-    let data = input.validate().map_err(AppError::Validation)?;
+    let item = [(0, input.validate().map_err(AppError::Validation)?)];
     write_transaction(conn, |c| {
-        let written = upsert_valid(c, org_id, &[(0, data.clone())])?;
+        let written = upsert_valid(c, org_id, &item)?;
         let (_, _, outcome, id) = written
             .into_iter()
             .next()

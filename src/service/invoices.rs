@@ -219,7 +219,7 @@ pub fn upsert_one(
     write_transaction(conn, |c| {
         let dir = load_directory(c, org_id, &[&input])?;
         let data = validate(&dir, &input)?;
-        let mut written = upsert_valid(c, org_id, &[(0, data.clone())], today)?;
+        let mut written = upsert_valid(c, org_id, &[(0, data)], today)?;
         let (_, _, result) = written.pop().ok_or_else(|| AppError::internal("empty upsert result"))?;
         let (outcome, id) = result?;
         Ok((outcome, repo::find(c, org_id, id)?))
