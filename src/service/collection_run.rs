@@ -77,6 +77,26 @@ pub struct RunSummary {
     pub duration_ms: u64,
 }
 
+impl RunSummary {
+    /// Adds another summary's counts (a chunk's) to this one.
+    pub fn add(&mut self, other: RunSummary) {
+        self.customers_examined += other.customers_examined;
+        self.invoices_examined += other.invoices_examined;
+        self.actions_created += other.actions_created;
+        for (to, from) in [
+            (&mut self.actions_by_step, other.actions_by_step),
+            (&mut self.actions_by_channel, other.actions_by_channel),
+            (&mut self.skipped, other.skipped),
+        ] {
+            for (key, count) in from {
+                *to.entry(key).or_default() += count;
+            }
+        }
+        self.invoices_resent += other.invoices_resent;
+        self.duration_ms += other.duration_ms;
+    }
+}
+
 /// Runs (or returns the completed run of) a date.
 pub fn run(
     c: &mut DbConnection,
@@ -172,12 +192,11 @@ fn execute(
         if customers.is_empty() {
             break;
         }
-        let examined_before = summary.invoices_examined;
-        // A chunk that PostgreSQL aborts (a deadlock) runs again from this summary.
-        let summary_before = summary.clone();
-        let covered = write_transaction(c, |c| {
-            summary = summary_before.clone();
-            let covered = run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut summary)?;
+        // Each chunk counts into its own summary, added to the run's once committed: a
+        // chunk that PostgreSQL aborts (a deadlock) runs again from an empty one.
+        let (covered, part) = write_transaction(c, |c| {
+            let mut part = RunSummary::default();
+            let covered = run_chunk(c, org_id, run_id, as_of, dry_run, &setup, &customers, &mut part)?;
             // Invoices in an active plan are skipped above; their overdue instalments are
             // chased here.
             crate::service::instalment_reminders::remind(
@@ -188,15 +207,16 @@ fn execute(
                 dry_run,
                 &reminders,
                 &customers[..covered],
-                &mut summary,
+                &mut part,
             )?;
-            Ok::<_, AppError>(covered)
+            Ok::<_, AppError>((covered, part))
         })?;
+        let examined = usize::try_from(part.invoices_examined).unwrap_or(0);
+        summary.add(part);
         let Some(&last) = customers[..covered].last() else {
             break;
         };
         after = last;
-        let examined = usize::try_from(summary.invoices_examined - examined_before).unwrap_or(0);
         tracing::debug!(
             customers = covered,
             invoices = examined,
@@ -561,5 +581,32 @@ mod tests {
         // And never beyond the cap.
         assert_eq!(next_chunk_size(2_000, 100), MAX_CHUNK);
         assert_eq!(next_chunk_size(1_000, 0), MAX_CHUNK);
+    }
+
+    #[test]
+    fn chunk_summaries_add_up_key_by_key() {
+        let chunk = |step: &str, skip: &str, n: i64| RunSummary {
+            customers_examined: n,
+            invoices_examined: 10 * n,
+            actions_created: n,
+            actions_by_step: BTreeMap::from([(step.to_string(), n)]),
+            actions_by_channel: BTreeMap::from([("email".to_string(), n)]),
+            skipped: BTreeMap::from([(skip.to_string(), 1)]),
+            invoices_resent: 1,
+            duration_ms: 0,
+        };
+        let mut run = RunSummary::default();
+        run.add(chunk("reminder", "promised", 2));
+        run.add(chunk("call", "promised", 3));
+        assert_eq!(run.customers_examined, 5);
+        assert_eq!(run.invoices_examined, 50);
+        assert_eq!(run.actions_created, 5);
+        assert_eq!(
+            run.actions_by_step,
+            BTreeMap::from([("call".to_string(), 3), ("reminder".to_string(), 2)])
+        );
+        assert_eq!(run.actions_by_channel, BTreeMap::from([("email".to_string(), 5)]));
+        assert_eq!(run.skipped, BTreeMap::from([("promised".to_string(), 2)]));
+        assert_eq!(run.invoices_resent, 2);
     }
 }

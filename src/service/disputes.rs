@@ -130,7 +130,7 @@ pub fn create(
 ) -> Result<DisputeRow, AppError> {
     let invoice_key = input.invoice_id.as_deref().and_then(|id| Kind::Invoice.decode(id));
     let invoice = match invoice_key {
-        Some(k) => crate::db::repo::payments::lock_invoices(c, org_id, &[k])?.pop(),
+        Some(k) => crate::db::repo::invoices::lock_many(c, org_id, &[k])?.pop(),
         None => None,
     };
     let Some(invoice) = invoice else {
@@ -216,7 +216,7 @@ pub fn patch(
     // Lock the disputed invoice first, then read the dispute: concurrent edits of one
     // dispute queue here instead of failing on its version.
     let invoice_id = repo::find(c, org_id, id)?.invoice_id;
-    crate::db::repo::payments::lock_invoices(c, org_id, &[invoice_id])?;
+    crate::db::repo::invoices::lock_many(c, org_id, &[invoice_id])?;
     let current = repo::find(c, org_id, id)?;
     check_version(expected_version, current.version)?;
     let from = DisputeStatus::parse(&current.status).unwrap_or(DisputeStatus::Open);
@@ -233,7 +233,7 @@ pub fn patch(
         ));
     }
     let input: DisputeInput = crate::service::merge_patch(&to_input(&current), patch)?;
-    let invoice = crate::db::repo::payments::lock_invoices(c, org_id, &[current.invoice_id])?
+    let invoice = crate::db::repo::invoices::lock_many(c, org_id, &[current.invoice_id])?
         .pop()
         .ok_or_else(|| AppError::not_found("invoice"))?;
     let currency = Currency::parse(&current.currency).ok_or_else(|| AppError::internal("stored currency unknown"))?;

@@ -161,7 +161,7 @@ pub fn patch(
     today: NaiveDate,
 ) -> Result<InvoiceRow, AppError> {
     write_transaction(conn, |c| {
-        let current = crate::db::repo::payments::lock_invoices(c, org_id, &[id])?
+        let current = repo::lock_many(c, org_id, &[id])?
             .pop()
             .ok_or_else(|| AppError::not_found("invoice"))?;
         check_version(expected_version, current.version)?;
@@ -381,7 +381,7 @@ pub fn close(
     reason: &str,
 ) -> Result<InvoiceRow, AppError> {
     write_transaction(conn, |c| {
-        let current = crate::db::repo::payments::lock_invoices(c, org_id, &[id])?
+        let current = repo::lock_many(c, org_id, &[id])?
             .pop()
             .ok_or_else(|| AppError::not_found("invoice"))?;
         let status = current.status();

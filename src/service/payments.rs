@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 
 use crate::db::repo::events::{self, NewEvent};
-use crate::db::repo::invoices::InvoiceRow;
+use crate::db::repo::invoices::{self as invoice_repo, InvoiceRow};
 use crate::db::repo::payments::{self as repo, AllocationRow, NewAllocation, NewPayment, PaymentRow};
 use crate::db::{DbConnection, now};
 use crate::domain::allocation::{Allocation, OpenInvoice, Rule, auto_allocate};
@@ -119,9 +119,9 @@ impl Book {
 fn lock_book(c: &mut DbConnection, org_id: i64, customer_ids: &[i64], named: &[i64]) -> Result<Book, AppError> {
     let rows = if named.is_empty() {
         // The payment hot path: the statement `invoices_customer_open` serves.
-        repo::lock_open_invoices_of_customers(c, org_id, customer_ids)?
+        invoice_repo::lock_open_of_customers(c, org_id, customer_ids)?
     } else {
-        repo::lock_open_invoices_of_customers_and(c, org_id, customer_ids, named)?
+        invoice_repo::lock_open_of_customers_and(c, org_id, customer_ids, named)?
     };
     Ok(Book::new(rows))
 }
@@ -149,12 +149,33 @@ fn check_credit_note(note: &InvoiceRow) -> Result<(), AppError> {
 struct Source<'a> {
     customer_id: i64,
     currency: &'a str,
-    /// What a payment has left to apply; a credit note's credit is read again once locked.
-    available: i64,
     reference: Option<&'a str>,
-    payment_id: Option<i64>,
-    credit_note_id: Option<i64>,
+    origin: Origin,
     applied_on: NaiveDate,
+}
+
+/// The document whose money is applied.
+enum Origin {
+    /// A payment, locked by the caller, with what it has left to apply.
+    Payment { id: i64, available: i64 },
+    /// A credit note: its open credit is read once it is locked with the invoices.
+    CreditNote { id: i64 },
+}
+
+impl Origin {
+    fn payment_id(&self) -> Option<i64> {
+        match self {
+            Origin::Payment { id, .. } => Some(*id),
+            Origin::CreditNote { .. } => None,
+        }
+    }
+
+    fn credit_note_id(&self) -> Option<i64> {
+        match self {
+            Origin::Payment { .. } => None,
+            Origin::CreditNote { id } => Some(*id),
+        }
+    }
 }
 
 /// Applies a source's available money to the requested invoices, or by the automatic
@@ -177,10 +198,10 @@ fn apply_source(
     };
     let mut named: Vec<i64> = explicit.iter().flatten().filter_map(|r| r.invoice_id).collect();
     // A credit note is locked with the invoices, in id order, and its credit read locked.
-    named.extend(source.credit_note_id);
+    named.extend(source.origin.credit_note_id());
     let mut book = lock_book(c, org_id, &[source.customer_id], &named)?;
-    let available = match source.credit_note_id {
-        Some(id) => {
+    let available = match source.origin {
+        Origin::CreditNote { id } => {
             let note = book
                 .invoices
                 .get(&id)
@@ -193,7 +214,7 @@ fn apply_source(
             }
             note.open_minor
         }
-        None => source.available,
+        Origin::Payment { available, .. } => available,
     };
     let rules = settings(c, org_id)?.allocation_rules;
     let decided = book.allocate(
@@ -214,8 +235,8 @@ fn apply_source(
         .iter()
         .map(|a| NewAllocation {
             org_id,
-            payment_id: source.payment_id,
-            credit_note_id: source.credit_note_id,
+            payment_id: source.origin.payment_id(),
+            credit_note_id: source.origin.credit_note_id(),
             invoice_id: a.invoice_id,
             amount_minor: a.amount_minor,
             rule: a.rule.as_str().to_string(),
@@ -666,10 +687,11 @@ pub fn allocate(
     let source = Source {
         customer_id: payment.customer_id,
         currency: &payment.currency,
-        available,
         reference: payment.reference.as_deref(),
-        payment_id: Some(payment.id),
-        credit_note_id: None,
+        origin: Origin::Payment {
+            id: payment.id,
+            available,
+        },
         applied_on: today.max(payment.received_on),
     };
     let book = apply_source(c, org_id, actor, &source, requested)?;
@@ -713,7 +735,7 @@ pub fn unallocate(
     if allocation.released_at.is_some() {
         return Err(AppError::Conflict("the allocation is already released".into()));
     }
-    repo::lock_invoices(c, org_id, &[allocation.invoice_id])?;
+    invoice_repo::lock_many(c, org_id, &[allocation.invoice_id])?;
     repo::release(c, org_id, &[allocation.id], "unapplied")?;
     repo::refresh_balances(c, &[allocation.invoice_id], &[payment.id])?;
     crate::service::hooks::cash_applied(c, org_id, &[allocation.invoice_id])?;
@@ -747,7 +769,7 @@ pub fn reverse(c: &mut DbConnection, org_id: i64, payment_id: i64, reason: &str)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    repo::lock_invoices(c, org_id, &invoice_ids)?;
+    invoice_repo::lock_many(c, org_id, &invoice_ids)?;
     let ids: Vec<i64> = live.iter().map(|a| a.id).collect();
     repo::release(c, org_id, &ids, &format!("payment reversed: {reason}"))?;
     repo::mark_reversed(c, org_id, payment.id, reason)?;
@@ -790,7 +812,7 @@ pub fn apply_credit_note(
 ) -> Result<InvoiceRow, AppError> {
     // Read first for its customer; `apply_source` locks it with that customer's invoices
     // and checks it again.
-    let note = crate::db::repo::invoices::find(c, org_id, credit_note_id).map_err(|e| match e {
+    let note = invoice_repo::find(c, org_id, credit_note_id).map_err(|e| match e {
         AppError::NotFound(_) => AppError::not_found("credit note"),
         other => other,
     })?;
@@ -798,14 +820,12 @@ pub fn apply_credit_note(
     let source = Source {
         customer_id: note.customer_id,
         currency: &note.currency,
-        available: note.open_minor,
         reference: None,
-        payment_id: None,
-        credit_note_id: Some(note.id),
+        origin: Origin::CreditNote { id: note.id },
         applied_on: today,
     };
     let mut book = apply_source(c, org_id, actor, &source, requested)?;
     book.touched.insert(note.id);
     finish(c, org_id, &book, &[])?;
-    crate::db::repo::invoices::find(c, org_id, note.id)
+    invoice_repo::find(c, org_id, note.id)
 }

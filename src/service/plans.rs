@@ -74,7 +74,7 @@ pub fn create(
             key
         })
         .collect();
-    let rows = crate::db::repo::payments::lock_invoices(c, org_id, &keys)?;
+    let rows = crate::db::repo::invoices::lock_many(c, org_id, &keys)?;
     let by_id: HashMap<i64, _> = rows.iter().map(|r| (r.id, r)).collect();
     let in_plans: HashSet<i64> = repo::invoices_in_active_plans(c, &keys)?.into_iter().collect();
     let first = keys.first().and_then(|k| by_id.get(k)).copied();

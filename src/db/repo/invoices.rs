@@ -266,13 +266,51 @@ pub fn find(conn: &mut DbConnection, org_id: i64, id: i64) -> Result<InvoiceRow,
 /// The invoices with these external ids, locked on PostgreSQL in id order (as payments lock
 /// them): an upsert decides their new balance from what it reads here.
 pub fn lock_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {
+    by_external_ids(conn, org_id, ids, true)
+}
+
+/// Invoices by external id, unlocked: lookups and uniqueness checks.
+pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {
+    by_external_ids(conn, org_id, ids, false)
+}
+
+fn by_external_ids(
+    conn: &mut DbConnection,
+    org_id: i64,
+    ids: &[&str],
+    lock: bool,
+) -> Result<Vec<InvoiceRow>, AppError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        // A macro, not a value: the selection's type names the backend it is loaded on.
+        macro_rules! query {
+            () => {
+                invoices::table
+                    .filter(invoices::org_id.eq(org_id))
+                    .filter(invoices::external_id.eq_any(chunk))
+                    .order(invoices::id.asc())
+                    .select(InvoiceRow::as_select())
+            };
+        }
+        let rows: Vec<InvoiceRow> = if lock {
+            locked!(conn, query!(), |q, c| q.load(c))?
+        } else {
+            query!().load(conn)?
+        };
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Invoices by id, locked on PostgreSQL in id order (a fixed order avoids deadlocks).
+pub fn lock_many(conn: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<Vec<InvoiceRow>, AppError> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let rows: Vec<InvoiceRow> = locked!(
             conn,
             invoices::table
                 .filter(invoices::org_id.eq(org_id))
-                .filter(invoices::external_id.eq_any(chunk))
+                .filter(invoices::id.eq_any(chunk))
                 .order(invoices::id.asc())
                 .select(InvoiceRow::as_select()),
             |q, c| q.load(c)
@@ -282,18 +320,59 @@ pub fn lock_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) 
     Ok(found)
 }
 
-pub fn find_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) -> Result<Vec<InvoiceRow>, AppError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        found.extend(
+/// The open invoices and debit notes of these customers (any currency), oldest due first,
+/// locked on PostgreSQL: the candidates of automatic allocation.
+pub fn lock_open_of_customers(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+) -> Result<Vec<InvoiceRow>, AppError> {
+    let mut found = Vec::new();
+    for chunk in customer_ids.chunks(1000) {
+        let rows: Vec<InvoiceRow> = locked!(
+            conn,
             invoices::table
                 .filter(invoices::org_id.eq(org_id))
-                .filter(invoices::external_id.eq_any(chunk))
-                .select(InvoiceRow::as_select())
-                .load(conn)?,
-        );
+                .filter(invoices::customer_id.eq_any(chunk))
+                .filter(invoices::open_minor.gt(0))
+                .filter(invoices::kind.ne("credit_note"))
+                .order(invoices::id.asc())
+                .select(InvoiceRow::as_select()),
+            |q, c| q.load(c)
+        )?;
+        found.extend(rows);
     }
     Ok(found)
+}
+
+/// The open invoices and debit notes of these customers together with the invoices named
+/// by id (of any kind or state), locked on PostgreSQL in one statement in id order: a
+/// posting that names a credit note or an invoice besides a customer's open ones takes
+/// its locks in the same order as every other locking read of invoices, so it cannot
+/// deadlock with them (locking the named rows in a statement of their own did, against an
+/// ERP re-sending them in a batch).
+pub fn lock_open_of_customers_and(
+    conn: &mut DbConnection,
+    org_id: i64,
+    customer_ids: &[i64],
+    named: &[i64],
+) -> Result<Vec<InvoiceRow>, AppError> {
+    let rows: Vec<InvoiceRow> = locked!(
+        conn,
+        invoices::table
+            .filter(invoices::org_id.eq(org_id))
+            .filter(
+                invoices::customer_id
+                    .eq_any(customer_ids)
+                    .and(invoices::open_minor.gt(0))
+                    .and(invoices::kind.ne("credit_note"))
+                    .or(invoices::id.eq_any(named)),
+            )
+            .order(invoices::id.asc())
+            .select(InvoiceRow::as_select()),
+        |q, c| q.load(c)
+    )?;
+    Ok(rows)
 }
 
 #[derive(Debug, Default, Clone)]

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::db::prepared::{ByIds, IdsStatement};
-use crate::db::schema::{allocations, invoices, payments};
+use crate::db::schema::{allocations, payments};
 use crate::db::{DbConnection, now};
 use crate::error::AppError;
 use crate::{dispatch, locked};
@@ -352,86 +352,6 @@ pub fn release(conn: &mut DbConnection, org_id: i64, ids: &[i64], reason: &str) 
     ))
     .execute(conn)?;
     Ok(())
-}
-
-/// Invoices by id, locked on PostgreSQL in id order (a fixed order avoids deadlocks).
-pub fn lock_invoices(
-    conn: &mut DbConnection,
-    org_id: i64,
-    ids: &[i64],
-) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
-    use crate::db::repo::invoices::InvoiceRow;
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<InvoiceRow> = locked!(
-            conn,
-            invoices::table
-                .filter(invoices::org_id.eq(org_id))
-                .filter(invoices::id.eq_any(chunk))
-                .order(invoices::id.asc())
-                .select(InvoiceRow::as_select()),
-            |q, c| q.load(c)
-        )?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
-/// The open invoices and debit notes of these customers (any currency), oldest due first,
-/// locked on PostgreSQL: the candidates of automatic allocation.
-pub fn lock_open_invoices_of_customers(
-    conn: &mut DbConnection,
-    org_id: i64,
-    customer_ids: &[i64],
-) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
-    use crate::db::repo::invoices::InvoiceRow;
-    let mut found = Vec::new();
-    for chunk in customer_ids.chunks(1000) {
-        let rows: Vec<InvoiceRow> = locked!(
-            conn,
-            invoices::table
-                .filter(invoices::org_id.eq(org_id))
-                .filter(invoices::customer_id.eq_any(chunk))
-                .filter(invoices::open_minor.gt(0))
-                .filter(invoices::kind.ne("credit_note"))
-                .order(invoices::id.asc())
-                .select(InvoiceRow::as_select()),
-            |q, c| q.load(c)
-        )?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
-/// The open invoices and debit notes of these customers together with the invoices named
-/// by id (of any kind or state), locked on PostgreSQL in one statement in id order: a
-/// posting that names a credit note or an invoice besides a customer's open ones takes
-/// its locks in the same order as every other locking read of invoices, so it cannot
-/// deadlock with them (locking the named rows in a statement of their own did, against an
-/// ERP re-sending them in a batch).
-pub fn lock_open_invoices_of_customers_and(
-    conn: &mut DbConnection,
-    org_id: i64,
-    customer_ids: &[i64],
-    named: &[i64],
-) -> Result<Vec<crate::db::repo::invoices::InvoiceRow>, AppError> {
-    use crate::db::repo::invoices::InvoiceRow;
-    let rows: Vec<InvoiceRow> = locked!(
-        conn,
-        invoices::table
-            .filter(invoices::org_id.eq(org_id))
-            .filter(
-                invoices::customer_id
-                    .eq_any(customer_ids)
-                    .and(invoices::open_minor.gt(0))
-                    .and(invoices::kind.ne("credit_note"))
-                    .or(invoices::id.eq_any(named)),
-            )
-            .order(invoices::id.asc())
-            .select(InvoiceRow::as_select()),
-        |q, c| q.load(c)
-    )?;
-    Ok(rows)
 }
 
 /// Re-derives balances from the live allocations, set-based: each listed invoice's open
