@@ -71,8 +71,25 @@ macro_rules! in_prepared_chunks {
 /// Runs a read that must lock its rows until the transaction ends: `SELECT … FOR UPDATE`
 /// on PostgreSQL; on SQLite the write transaction (`BEGIN IMMEDIATE`) already excludes
 /// other writers, so the plain query is run.
+///
+/// `in_order_of` gives the order PostgreSQL takes the locks in (a fixed order avoids
+/// deadlocks). SQLite runs the query unordered: it takes no row locks, and an `ORDER BY id`
+/// let its planner walk every row of the organisation through `(org_id, id)` instead of
+/// seeking the keys asked for (an invoice batch load fell from 16 770 to 4 602 rows/s).
 #[macro_export]
 macro_rules! locked {
+    ($conn:expr, $query:expr, in_order_of $order:expr, |$q:ident, $c:ident| $run:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($c) => {
+                let $q = $query.order($order).for_update();
+                $run
+            }
+            $crate::db::DbConnection::Sqlite($c) => {
+                let $q = $query;
+                $run
+            }
+        }
+    };
     ($conn:expr, $query:expr, |$q:ident, $c:ident| $run:expr) => {
         match $conn {
             $crate::db::DbConnection::Pg($c) => {

@@ -82,7 +82,7 @@ pub struct LetterContext {
 impl LetterContext {
     /// Sample data for validating and previewing templates.
     pub fn sample(language: &str) -> LetterContext {
-        let eur = crate::domain::money::Currency::parse("EUR").expect("EUR is in the table");
+        let eur = crate::domain::money::Currency::EUR;
         let money = |m| crate::domain::format::money(m, eur, language);
         let date = |y, mo, d| {
             crate::domain::format::date(chrono::NaiveDate::from_ymd_opt(y, mo, d).unwrap_or_default(), language)

@@ -71,6 +71,18 @@ pub struct Currency {
 }
 
 impl Currency {
+    pub const EUR: Currency = Currency {
+        code: "EUR",
+        exponent: 2,
+    };
+
+    /// A code read back from the database, where only parsed codes are written. A code
+    /// missing from the table (a row edited by hand) reads as two decimals, like EUR,
+    /// rather than failing every read of the row.
+    pub fn stored(code: &str) -> Currency {
+        Currency::parse(code).unwrap_or(Currency::EUR)
+    }
+
     /// Looks a code up; codes are upper case, exactly three letters.
     pub fn parse(code: &str) -> Option<Currency> {
         CURRENCIES
@@ -165,16 +177,7 @@ pub fn format_amount(minor: i64, currency: Currency) -> String {
 /// validated on the way in; an unknown one is shown with two decimals rather than failing
 /// a read.
 pub fn format_stored(minor: i64, code: &str) -> String {
-    match Currency::parse(code) {
-        Some(currency) => format_amount(minor, currency),
-        None => format_amount(
-            minor,
-            Currency {
-                code: "XXX",
-                exponent: 2,
-            },
-        ),
-    }
+    format_amount(minor, Currency::stored(code))
 }
 
 #[cfg(test)]
@@ -182,7 +185,21 @@ mod tests {
     use super::*;
 
     fn eur() -> Currency {
-        Currency::parse("EUR").expect("EUR is known")
+        Currency::EUR
+    }
+
+    #[test]
+    fn stored_codes_read_back_with_their_exponent_and_unknown_ones_with_two() {
+        assert_eq!(
+            Currency::parse("EUR"),
+            Some(Currency::EUR),
+            "the constant matches the table"
+        );
+        assert_eq!(Currency::stored("JPY").exponent(), 0);
+        assert_eq!(Currency::stored("BHD").exponent(), 3);
+        assert_eq!(Currency::stored("XYZ").exponent(), 2);
+        assert_eq!(format_stored(12_345, "XYZ"), "123.45");
+        assert_eq!(format_stored(12_345, "JPY"), "12345");
     }
 
     #[test]

@@ -24,8 +24,7 @@ impl InvoiceRow {
             customer_id: self.customer_id,
             kind: self.kind.clone(),
             number: self.number.clone(),
-            currency: Currency::parse(&self.currency)
-                .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+            currency: Currency::stored(&self.currency),
             amount_minor: self.amount_minor,
             tax_minor: self.tax_minor,
             issue_date: self.issue_date,
@@ -61,8 +60,7 @@ impl InvoiceRow {
 fn terms(row: &CustomerRow) -> CustomerTerms {
     CustomerTerms {
         id: row.id,
-        currency: Currency::parse(&row.currency)
-            .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+        currency: Currency::stored(&row.currency),
         payment_terms_days: row.payment_terms_days,
     }
 }

@@ -259,7 +259,7 @@ fn customer_ref(input: &PaymentInput) -> CustomerRef<'_> {
 fn validate(dir: &CustomerDirectory, input: &PaymentInput, today: NaiveDate) -> Result<PaymentData, AppError> {
     let payer = dir.resolve(customer_ref(input))?.map(|r| Payer {
         id: r.id,
-        currency: Currency::parse(&r.currency).unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+        currency: Currency::stored(&r.currency),
     });
     input.validate(payer.as_ref(), today).map_err(AppError::Validation)
 }

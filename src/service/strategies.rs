@@ -176,8 +176,7 @@ fn rules_match(rules: &AssignmentRules, customer: &CustomerRow, overdue_minor: i
         && (rules.segments.is_empty() || customer.segment.as_ref().is_some_and(|s| rules.segments.contains(s)))
         && (rules.risk_classes.is_empty() || risk_class.is_some_and(|r| rules.risk_classes.iter().any(|x| x == r)))
         && rules.min_overdue_amount.as_ref().is_none_or(|m| {
-            let currency = Currency::parse(&customer.currency)
-                .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table"));
+            let currency = Currency::stored(&customer.currency);
             parse_amount(m, currency).is_ok_and(|min| overdue_minor >= min)
         })
 }

@@ -61,8 +61,7 @@ impl CustomerRow {
             tax_id: self.tax_id.clone(),
             country: self.country.clone(),
             language: self.language.clone(),
-            currency: Currency::parse(&self.currency)
-                .unwrap_or_else(|| Currency::parse("EUR").expect("EUR is in the table")),
+            currency: Currency::stored(&self.currency),
             payment_terms_days: self.payment_terms_days,
             segment: self.segment.clone(),
             collector: self.collector.clone(),

@@ -288,12 +288,11 @@ fn by_external_ids(
                 invoices::table
                     .filter(invoices::org_id.eq(org_id))
                     .filter(invoices::external_id.eq_any(chunk))
-                    .order(invoices::id.asc())
                     .select(InvoiceRow::as_select())
             };
         }
         let rows: Vec<InvoiceRow> = if lock {
-            locked!(conn, query!(), |q, c| q.load(c))?
+            locked!(conn, query!(), in_order_of invoices::id.asc(), |q, c| q.load(c))?
         } else {
             query!().load(conn)?
         };
@@ -311,8 +310,8 @@ pub fn lock_many(conn: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<Ve
             invoices::table
                 .filter(invoices::org_id.eq(org_id))
                 .filter(invoices::id.eq_any(chunk))
-                .order(invoices::id.asc())
                 .select(InvoiceRow::as_select()),
+            in_order_of invoices::id.asc(),
             |q, c| q.load(c)
         )?;
         found.extend(rows);
@@ -320,8 +319,8 @@ pub fn lock_many(conn: &mut DbConnection, org_id: i64, ids: &[i64]) -> Result<Ve
     Ok(found)
 }
 
-/// The open invoices and debit notes of these customers (any currency), oldest due first,
-/// locked on PostgreSQL: the candidates of automatic allocation.
+/// The open invoices and debit notes of these customers (any currency), locked on
+/// PostgreSQL in id order: the candidates of automatic allocation.
 pub fn lock_open_of_customers(
     conn: &mut DbConnection,
     org_id: i64,
@@ -336,8 +335,8 @@ pub fn lock_open_of_customers(
                 .filter(invoices::customer_id.eq_any(chunk))
                 .filter(invoices::open_minor.gt(0))
                 .filter(invoices::kind.ne("credit_note"))
-                .order(invoices::id.asc())
                 .select(InvoiceRow::as_select()),
+            in_order_of invoices::id.asc(),
             |q, c| q.load(c)
         )?;
         found.extend(rows);
@@ -368,8 +367,8 @@ pub fn lock_open_of_customers_and(
                     .and(invoices::kind.ne("credit_note"))
                     .or(invoices::id.eq_any(named)),
             )
-            .order(invoices::id.asc())
             .select(InvoiceRow::as_select()),
+        in_order_of invoices::id.asc(),
         |q, c| q.load(c)
     )?;
     Ok(rows)

@@ -163,8 +163,8 @@ pub fn lock_by_external_ids(conn: &mut DbConnection, org_id: i64, ids: &[&str]) 
             payments::table
                 .filter(payments::org_id.eq(org_id))
                 .filter(payments::external_id.eq_any(chunk))
-                .order(payments::id.asc())
                 .select(PaymentRow::as_select()),
+            in_order_of payments::id.asc(),
             |q, c| q.load(c)
         )?;
         found.extend(rows);
