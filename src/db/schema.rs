@@ -83,6 +83,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         disputed_minor -> BigInt,
+        written_off_on -> Nullable<Date>,
     }
 }
 

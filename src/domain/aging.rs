@@ -52,6 +52,18 @@ pub struct CurrencyAging {
 }
 
 impl CurrencyAging {
+    /// Adds another total of the same currency (a page of items aged apart).
+    pub fn merge(&mut self, other: &CurrencyAging) {
+        self.balance += other.balance;
+        self.overdue += other.overdue;
+        self.current += other.current;
+        self.days_1_30 += other.days_1_30;
+        self.days_31_60 += other.days_31_60;
+        self.days_61_90 += other.days_61_90;
+        self.days_91_120 += other.days_91_120;
+        self.over_120 += other.over_120;
+    }
+
     fn add(&mut self, which: Bucket, amount: i64) {
         self.balance += amount;
         if which != Bucket::Current {

@@ -3,6 +3,7 @@
 
 pub mod aging;
 pub mod allocation;
+pub mod analytics;
 pub mod chunks;
 pub mod collectable;
 pub mod credit;

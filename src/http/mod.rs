@@ -14,6 +14,7 @@ pub mod invoices;
 pub mod openapi;
 pub mod payments;
 pub mod promises;
+pub mod reports;
 pub mod settings;
 pub mod token;
 pub mod users;
@@ -58,6 +59,7 @@ fn api_scope() -> actix_web::Scope {
         events::routes,
         promises::routes,
         disputes::routes,
+        reports::routes,
         collection::routes,
         engine::routes,
         worklist::routes,

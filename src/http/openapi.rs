@@ -14,7 +14,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::http::{
     api_clients, collection, credit, customers, disputes, engine, escalations, events, health, invoices, payments,
-    promises, settings, token, users, worklist,
+    promises, reports, settings, token, users, worklist,
 };
 
 #[derive(OpenApi)]
@@ -39,7 +39,8 @@ in the currency's minor-unit precision.",
         promises::create, promises::list, promises::get, promises::patch, promises::cancel, promises::evaluate,
         promises::create_plan, promises::list_plans, promises::get_plan, promises::cancel_plan,
         disputes::create, disputes::list, disputes::get, disputes::patch, disputes::comment, disputes::resolve,
-        disputes::report, collection::collectable, collection::tasks, collection::summary,
+        disputes::report, reports::receivables, reports::effectiveness, reports::promises,
+        collection::collectable, collection::tasks, collection::summary,
         engine::create_strategy, engine::list_strategies, engine::get_strategy, engine::add_version, engine::publish,
         engine::acknowledge, engine::compliance, engine::create_template, engine::list_templates, engine::get_template,
         engine::put_template, engine::preview, engine::start_run, engine::list_runs, engine::get_run,

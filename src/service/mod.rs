@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+pub mod analytics;
 pub mod api_clients;
 pub mod collectable;
 pub mod collection_run;

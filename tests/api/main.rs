@@ -18,6 +18,7 @@ mod payment_groups;
 mod payments;
 mod plan_reminders;
 mod promises;
+mod reports;
 mod tenancy;
 mod users;
 mod worklist;

@@ -233,6 +233,7 @@ pub fn close(
     reason: &str,
     written_off_minor: i64,
 ) -> Result<bool, AppError> {
+    let at = now();
     let changed = diesel::update(
         invoices::table
             .filter(invoices::org_id.eq(org_id))
@@ -241,11 +242,12 @@ pub fn close(
     )
     .set((
         invoices::written_off_minor.eq(written_off_minor),
+        invoices::written_off_on.eq((written_off_minor > 0).then_some(at.date())),
         invoices::open_minor.eq(0),
         invoices::status.eq(status),
         invoices::status_reason.eq(reason),
         invoices::version.eq(expected_version + 1),
-        invoices::updated_at.eq(now()),
+        invoices::updated_at.eq(at),
     ))
     .execute(conn)?;
     Ok(changed == 1)

@@ -2,6 +2,7 @@
 //! id and scopes its query by it (or works on ids already read within that scope).
 
 pub mod actions;
+pub mod analytics;
 pub mod api_clients;
 pub mod credit;
 pub mod credit_applications;
