@@ -245,42 +245,40 @@ impl TestApp {
         Resp { status, body, headers }
     }
 
+    /// POSTs a resource that must be created (201) and returns its id.
+    pub async fn create(&self, path: &str, body: &Value) -> String {
+        let r = self.post(path, body).await.expect(201);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
     /// Creates a customer with an external id and returns its id.
     pub async fn customer(&self, external_id: &str) -> String {
-        let r = self
-            .post(
-                "/v1/customers",
-                &serde_json::json!({"external_id": external_id, "name": format!("Customer {external_id}"), "currency": "EUR"}),
-            )
-            .await
-            .expect(201);
-        r.body["id"].as_str().expect("id").to_string()
+        let name = format!("Customer {external_id}");
+        self.create(
+            "/v1/customers",
+            &serde_json::json!({"external_id": external_id, "name": name, "currency": "EUR"}),
+        )
+        .await
     }
 
     /// Creates an EUR credit note for a customer, issued on 1 February 2026, and returns its id.
     pub async fn credit_note(&self, customer_id: &str, number: &str, amount: &str) -> String {
-        let r = self
-            .post(
-                "/v1/invoices",
-                &serde_json::json!({"customer_id": customer_id, "kind": "credit_note", "number": number,
+        self.create(
+            "/v1/invoices",
+            &serde_json::json!({"customer_id": customer_id, "kind": "credit_note", "number": number,
                     "amount": amount, "issue_date": "2026-02-01"}),
-            )
-            .await
-            .expect(201);
-        r.body["id"].as_str().expect("id").to_string()
+        )
+        .await
     }
 
     /// Creates an EUR invoice for a customer and returns its id.
     pub async fn invoice(&self, customer_id: &str, number: &str, amount: &str, due: &str) -> String {
-        let r = self
-            .post(
-                "/v1/invoices",
-                &serde_json::json!({"customer_id": customer_id, "external_id": number, "number": number,
+        self.create(
+            "/v1/invoices",
+            &serde_json::json!({"customer_id": customer_id, "external_id": number, "number": number,
                     "amount": amount, "issue_date": "2026-01-01", "due_date": due}),
-            )
-            .await
-            .expect(201);
-        r.body["id"].as_str().expect("id").to_string()
+        )
+        .await
     }
 }
 

@@ -30,31 +30,21 @@ async fn invoice(
     issued: &str,
     due: &str,
 ) -> String {
-    app.post(
+    app.create(
         "/v1/invoices",
         &json!({"customer_id": customer, "number": number, "amount": amount, "currency": currency,
             "issue_date": issued, "due_date": due}),
     )
     .await
-    .expect(201)
-    .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
 }
 
 async fn pay(app: &TestApp, customer: &str, invoice: &str, amount: &str, received_on: &str) -> String {
-    app.post(
+    app.create(
         "/v1/payments",
         &json!({"customer_id": customer, "amount": amount, "received_on": received_on,
             "allocations": [{"invoice_id": invoice, "amount": amount}]}),
     )
     .await
-    .expect(201)
-    .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
 }
 
 fn currency<'a>(report: &'a Value, code: &str) -> &'a Value {
@@ -132,29 +122,19 @@ async fn receivables_are_rebuilt_from_the_ledger_for_any_period(app: TestApp) {
 
 async fn collections_are_credited_to_the_actions_before_them(app: TestApp) {
     let c = app
-        .post(
+        .create(
             "/v1/customers",
             &json!({"external_id": "C-1", "name": "Client", "language": "pl", "collector": "marta",
                 "contacts": [{"name": "Anna", "email": "ap@example.com", "is_primary_for_collections": true}]}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+        .await;
     let inv = app
-        .post(
+        .create(
             "/v1/invoices",
             &json!({"customer_id": c, "number": "OLD", "amount": "100.00", "issue_date": "2026-01-01",
                 "due_date": day(-21), "delivered_on": "2026-01-02"}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+        .await;
     // Paid in part before the action: not credited to it.
     pay(&app, &c, &inv, "10.00", &day(-3)).await;
     // 61 days late as of the run: the law firm's letter, approved and sent by hand.
