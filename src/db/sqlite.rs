@@ -429,7 +429,9 @@ mod tests {
              SELECT 1, i % 500, '2026-11-23', i % 3, 'invoice' FROM n;",
         )
         .expect("table");
-        // The locked read of `repo::invoices::lock_open_of_customers`.
+        // A customer's open invoices in id order, the shape the locked reads had on SQLite
+        // before `locked!` ordered them on PostgreSQL only: any read by org and customer
+        // with an `ORDER BY id` meets the same plan.
         let read = "SELECT id FROM inv WHERE org_id = 1 AND customer_id IN (7) AND open_minor > 0 \
                     AND kind <> 'credit_note' ORDER BY id";
         assert!(plan(&mut c, read).contains("inv_org_id"), "{}", plan(&mut c, read));

@@ -52,18 +52,6 @@ pub struct CurrencyAging {
 }
 
 impl CurrencyAging {
-    /// Adds another total of the same currency (a page of items aged apart).
-    pub fn merge(&mut self, other: &CurrencyAging) {
-        self.balance += other.balance;
-        self.overdue += other.overdue;
-        self.current += other.current;
-        self.days_1_30 += other.days_1_30;
-        self.days_31_60 += other.days_31_60;
-        self.days_61_90 += other.days_61_90;
-        self.days_91_120 += other.days_91_120;
-        self.over_120 += other.over_120;
-    }
-
     fn add(&mut self, which: Bucket, amount: i64) {
         self.balance += amount;
         if which != Bucket::Current {
@@ -85,6 +73,16 @@ impl CurrencyAging {
 /// it reduces the current bucket.
 pub fn age<'a>(items: impl IntoIterator<Item = OpenItem<'a>>, as_of: NaiveDate) -> BTreeMap<String, CurrencyAging> {
     let mut totals: BTreeMap<String, CurrencyAging> = BTreeMap::new();
+    age_into(&mut totals, items, as_of);
+    totals
+}
+
+/// Ages open items into running totals: a report that reads its items a page at a time.
+pub fn age_into<'a>(
+    totals: &mut BTreeMap<String, CurrencyAging>,
+    items: impl IntoIterator<Item = OpenItem<'a>>,
+    as_of: NaiveDate,
+) {
     for item in items {
         let (which, amount) = if item.is_credit {
             (Bucket::Current, -item.open_minor)
@@ -93,7 +91,6 @@ pub fn age<'a>(items: impl IntoIterator<Item = OpenItem<'a>>, as_of: NaiveDate) 
         };
         totals.entry(item.currency.to_string()).or_default().add(which, amount);
     }
-    totals
 }
 
 #[cfg(test)]

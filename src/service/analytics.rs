@@ -199,9 +199,7 @@ fn open_as_of(
             due_date: r.due_date,
             is_credit: false,
         });
-        for (code, aged) in aging::age(items, as_of) {
-            totals.entry(code).or_default().merge(&aged);
-        }
+        aging::age_into(&mut totals, items, as_of);
         if page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX) {
             break;
         }
